@@ -1,0 +1,60 @@
+"""Command line: `python -m proxy serve|check-config` (also installed as `resize-proxy`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from proxy.asgi import CONFIG_ENV
+from proxy.config import ConfigError, Settings, load_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # inherited by every worker
+    uvicorn.run(
+        "proxy.asgi:app_from_env",
+        factory=True,
+        host=args.host or settings.server.host,
+        port=settings.server.port if args.port is None else args.port,
+        workers=args.workers or settings.server.workers,
+        server_header=False,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"config ok: {Path(args.config).resolve()}")
+    print(f"  storage: {settings.storage.backend} at {settings.storage.path}")
+    print(f"  uploads: {'bearer token' if settings.auth.upload_tokens else 'loopback clients only (no token)'}")
+    print(f"  widths: {', '.join(map(str, settings.variants.widths))}")
+    print(f"  formats: {', '.join(settings.variants.formats)}; presets: {', '.join(sorted(settings.variants.presets))}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="resize-proxy", description="On-demand resizing image origin.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
+    serve.add_argument("--host", help="address to bind (default: server.host)")
+    serve.add_argument("--port", type=int, help="port to bind (default: server.port)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
+    check = commands.add_parser("check-config", help="validate the config and print a summary")
+    for sub in (serve, check):
+        sub.add_argument("--config", default="config.toml", help="path to config.toml (default: ./config.toml)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(Path(args.config), os.environ)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    return {"serve": _serve, "check-config": _check}[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""create_app(settings): wire routes, error handlers and the lifespan (store, pool, service)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from proxy.config import Settings
+from proxy.http import errors
+from proxy.http.images import delete_image, get_image, get_meta
+from proxy.http.ops import healthz
+from proxy.http.upload import upload
+from proxy.imaging.decode import configure_pillow
+from proxy.service import ImageService
+from proxy.storage import create_store
+from proxy.workpool import WorkPool
+
+log = logging.getLogger("proxy")
+
+
+def create_app(settings: Settings) -> Starlette:
+    configure_pillow(settings.limits.max_pixels)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = create_store(settings.storage)
+        pool = WorkPool(settings.render_slots, settings.render.max_queue, settings.limits.render_timeout_s)
+        app.state.service = ImageService(settings, store, pool)
+        if not settings.auth.upload_tokens:
+            log.warning("no auth.upload_tokens configured: uploads and deletes are accepted from loopback "
+                        "clients only; set a token before exposing this service")
+        try:
+            yield
+        finally:
+            pool.shutdown()
+            await store.close()
+
+    routes = [
+        Route("/img", upload, methods=["POST"]),
+        Route("/img/{image_id}", get_image, methods=["GET"]),  # HEAD is added by starlette
+        Route("/img/{image_id}", delete_image, methods=["DELETE"]),
+        Route("/img/{image_id}/meta", get_meta, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={exc: errors.handle for exc in errors.HANDLED})
+    app.state.settings = settings
+    return app

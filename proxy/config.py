@@ -1,0 +1,389 @@
+"""Typed settings: read config.toml once at start-up, apply env overrides, validate.
+
+Everything else in the package receives a frozen `Settings` and never reads the
+environment or the file again. A bad value stops start-up with a `ConfigError`
+that names the offending key (``limits.max_pixels: must be a positive integer``),
+so an operator fixes the right line instead of chasing a stack trace.
+
+Environment overrides address one key each: ``PROXY_<SECTION>__<KEY>``, e.g.
+``PROXY_LIMITS__MAX_UPLOAD_BYTES=1048576`` or ``PROXY_AUTH__UPLOAD_TOKENS='["a","b"]'``.
+The value is parsed as a TOML value when it is one, otherwise taken as a string.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "PROXY_"
+OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png")
+# Input formats (Pillow names) an operator may allow; MPO is folded into JPEG.
+INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "bmp", "tiff")
+FITS = ("inside", "cover")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_url: str = ""  # base for URLs in JSON answers; empty: taken from the request
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: str = "local"
+    path: Path = Path("data")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    upload_tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_frames: int = 300
+    render_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    max_concurrent: int = 0  # 0: one per CPU core
+    max_queue: int = 64
+    background: tuple[int, int, int] = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    memory_bytes: int = 256 * 1024 * 1024
+    meta_entries: int = 10_000
+
+
+@dataclass(frozen=True)
+class Preset:
+    w: int | None = None
+    h: int | None = None
+    fit: str = "inside"
+    fmt: str | None = None
+    q: int | None = None
+
+
+@dataclass(frozen=True)
+class VariantSettings:
+    widths: tuple[int, ...] = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720,
+                               800, 960, 1080, 1200, 1280, 1440, 1600, 1920, 2048)
+    heights: tuple[int, ...] = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720,
+                                800, 960, 1080, 1200, 1280, 1440, 1600, 1920, 2048)
+    dprs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
+    qualities: tuple[int, ...] = (40, 50, 60, 70, 75, 80, 85, 90)
+    formats: tuple[str, ...] = OUTPUT_FORMATS
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Default quality and speed knobs per output format (see README: encoder settings)."""
+
+    jpeg_quality: int = 80
+    webp_quality: int = 80
+    webp_method: int = 4
+    avif_quality: int = 60
+    avif_speed: int = 8
+    png_compress_level: int = 6
+
+
+@dataclass(frozen=True)
+class SanitizeSettings:
+    formats: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "bmp", "tiff")
+    jpeg_quality: int = 95
+    webp_quality: int = 95
+    avif_quality: int = 90
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    render: RenderSettings = RenderSettings()
+    cache: CacheSettings = CacheSettings()
+    variants: VariantSettings = VariantSettings()
+    encoders: EncoderSettings = EncoderSettings()
+    sanitize: SanitizeSettings = SanitizeSettings()
+
+    @property
+    def render_slots(self) -> int:
+        """Concurrent renders allowed: the configured number, or one per core."""
+        return self.render.max_concurrent or (os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------
+# Parsing helpers: each takes the dotted key so its error can name it.
+
+
+def _int(key: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{key}: must be {bound}, got {value}")
+    return value
+
+
+def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if value <= minimum:
+        raise ConfigError(f"{key}: must be > {minimum}, got {value}")
+    return float(value)
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: must be a string, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    value = _str(key, value).lower()
+    if value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _list(key: str, value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key}: must be a non-empty list, got {value!r}")
+    return value
+
+
+def _sorted_ints(key: str, value: Any, maximum: int | None = None) -> tuple[int, ...]:
+    items = [_int(f"{key}[{i}]", v, maximum=maximum) for i, v in enumerate(_list(key, value))]
+    return tuple(sorted(set(items)))
+
+
+def _colour(key: str, value: Any) -> tuple[int, int, int]:
+    text = _str(key, value).lstrip("#")
+    if len(text) != 6:
+        raise ConfigError(f"{key}: must be a colour like '#ffffff', got {value!r}")
+    try:
+        return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    except ValueError:
+        raise ConfigError(f"{key}: must be a colour like '#ffffff', got {value!r}") from None
+
+
+def _section(raw: Mapping[str, Any], name: str, known: set[str]) -> dict[str, Any]:
+    section = raw.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{name}: must be a table")
+    for key in section:
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    return section
+
+
+# ---------------------------------------------------------------------------
+# Section builders.
+
+
+def _server(raw: Mapping[str, Any]) -> ServerSettings:
+    s = _section(raw, "server", {"host", "port", "workers", "public_url"})
+    d = ServerSettings()
+    return ServerSettings(
+        host=_str("server.host", s.get("host", d.host)),
+        port=_int("server.port", s.get("port", d.port), minimum=0, maximum=65535),
+        workers=_int("server.workers", s.get("workers", d.workers), maximum=64),
+        public_url=_str("server.public_url", s.get("public_url", d.public_url)).rstrip("/"),
+    )
+
+
+def _storage(raw: Mapping[str, Any], base_dir: Path) -> StorageSettings:
+    s = _section(raw, "storage", {"backend", "path"})
+    backend = _choice("storage.backend", s.get("backend", "local"), ("local",))
+    path = Path(_str("storage.path", s.get("path", "data"))).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return StorageSettings(backend=backend, path=path)
+
+
+def _auth(raw: Mapping[str, Any]) -> AuthSettings:
+    s = _section(raw, "auth", {"upload_tokens"})
+    tokens = s.get("upload_tokens", [])
+    if isinstance(tokens, str):
+        tokens = [tokens] if tokens else []
+    if not isinstance(tokens, list):
+        raise ConfigError("auth.upload_tokens: must be a list of strings")
+    parsed = tuple(_str(f"auth.upload_tokens[{i}]", t) for i, t in enumerate(tokens))
+    for i, token in enumerate(parsed):
+        if len(token) < 16:
+            raise ConfigError(f"auth.upload_tokens[{i}]: must be at least 16 characters")
+    return AuthSettings(upload_tokens=parsed)
+
+
+def _limits(raw: Mapping[str, Any]) -> LimitSettings:
+    s = _section(raw, "limits", {"max_upload_bytes", "max_pixels", "max_frames", "render_timeout_s"})
+    d = LimitSettings()
+    return LimitSettings(
+        max_upload_bytes=_int("limits.max_upload_bytes", s.get("max_upload_bytes", d.max_upload_bytes)),
+        max_pixels=_int("limits.max_pixels", s.get("max_pixels", d.max_pixels)),
+        max_frames=_int("limits.max_frames", s.get("max_frames", d.max_frames)),
+        render_timeout_s=_float("limits.render_timeout_s", s.get("render_timeout_s", d.render_timeout_s)),
+    )
+
+
+def _render(raw: Mapping[str, Any]) -> RenderSettings:
+    s = _section(raw, "render", {"max_concurrent", "max_queue", "background"})
+    d = RenderSettings()
+    return RenderSettings(
+        max_concurrent=_int("render.max_concurrent", s.get("max_concurrent", d.max_concurrent), minimum=0),
+        max_queue=_int("render.max_queue", s.get("max_queue", d.max_queue), minimum=0),
+        background=_colour("render.background", s.get("background", "#ffffff")),
+    )
+
+
+def _cache(raw: Mapping[str, Any]) -> CacheSettings:
+    s = _section(raw, "cache", {"memory_bytes", "meta_entries"})
+    d = CacheSettings()
+    return CacheSettings(
+        memory_bytes=_int("cache.memory_bytes", s.get("memory_bytes", d.memory_bytes), minimum=0),
+        meta_entries=_int("cache.meta_entries", s.get("meta_entries", d.meta_entries)),
+    )
+
+
+def _preset(key: str, value: Any, v: VariantSettings) -> Preset:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table like {{ w = 320 }}")
+    for k in value:
+        if k not in {"w", "h", "fit", "fmt", "q"}:
+            raise ConfigError(f"{key}.{k}: unknown key (known: fit, fmt, h, q, w)")
+    w = _int(f"{key}.w", value["w"]) if "w" in value else None
+    h = _int(f"{key}.h", value["h"]) if "h" in value else None
+    if w is None and h is None:
+        raise ConfigError(f"{key}: needs w or h")
+    if w is not None and w not in v.widths:
+        raise ConfigError(f"{key}.w: {w} is not in variants.widths")
+    if h is not None and h not in v.heights:
+        raise ConfigError(f"{key}.h: {h} is not in variants.heights")
+    fmt = _choice(f"{key}.fmt", value["fmt"], v.formats + ("auto",)) if "fmt" in value else None
+    q = _int(f"{key}.q", value["q"]) if "q" in value else None
+    if q is not None and q not in v.qualities:
+        raise ConfigError(f"{key}.q: {q} is not in variants.qualities")
+    return Preset(w=w, h=h, fit=_choice(f"{key}.fit", value.get("fit", "inside"), FITS),
+                  fmt=None if fmt == "auto" else fmt, q=q)
+
+
+def _variants(raw: Mapping[str, Any]) -> VariantSettings:
+    s = _section(raw, "variants", {"widths", "heights", "dprs", "qualities", "formats", "presets"})
+    d = VariantSettings()
+    dprs_raw = _list("variants.dprs", s.get("dprs", list(d.dprs)))
+    dprs = tuple(sorted({_float(f"variants.dprs[{i}]", x) for i, x in enumerate(dprs_raw)}))
+    if 1.0 not in dprs:
+        raise ConfigError("variants.dprs: must include 1")
+    formats = tuple(_choice(f"variants.formats[{i}]", f, OUTPUT_FORMATS)
+                    for i, f in enumerate(_list("variants.formats", s.get("formats", list(d.formats)))))
+    if "jpeg" not in formats:
+        raise ConfigError("variants.formats: must include jpeg (the fallback every browser reads)")
+    v = VariantSettings(
+        widths=_sorted_ints("variants.widths", s.get("widths", list(d.widths)), maximum=16384),
+        heights=_sorted_ints("variants.heights", s.get("heights", list(d.heights)), maximum=16384),
+        dprs=dprs,
+        qualities=_sorted_ints("variants.qualities", s.get("qualities", list(d.qualities)), maximum=100),
+        formats=tuple(dict.fromkeys(formats)),
+    )
+    presets_raw = s.get("presets", {})
+    if not isinstance(presets_raw, dict):
+        raise ConfigError("variants.presets: must be a table of presets")
+    presets = {name: _preset(f"variants.presets.{name}", p, v) for name, p in presets_raw.items()}
+    return VariantSettings(widths=v.widths, heights=v.heights, dprs=v.dprs, qualities=v.qualities,
+                           formats=v.formats, presets=presets)
+
+
+def _encoders(raw: Mapping[str, Any]) -> EncoderSettings:
+    s = _section(raw, "encoders", {"jpeg_quality", "webp_quality", "webp_method", "avif_quality",
+                                   "avif_speed", "png_compress_level"})
+    d = EncoderSettings()
+    return EncoderSettings(
+        jpeg_quality=_int("encoders.jpeg_quality", s.get("jpeg_quality", d.jpeg_quality), maximum=100),
+        webp_quality=_int("encoders.webp_quality", s.get("webp_quality", d.webp_quality), maximum=100),
+        webp_method=_int("encoders.webp_method", s.get("webp_method", d.webp_method), minimum=0, maximum=6),
+        avif_quality=_int("encoders.avif_quality", s.get("avif_quality", d.avif_quality), maximum=100),
+        avif_speed=_int("encoders.avif_speed", s.get("avif_speed", d.avif_speed), minimum=0, maximum=10),
+        png_compress_level=_int("encoders.png_compress_level",
+                                s.get("png_compress_level", d.png_compress_level), minimum=0, maximum=9),
+    )
+
+
+def _sanitize(raw: Mapping[str, Any]) -> SanitizeSettings:
+    s = _section(raw, "sanitize", {"formats", "jpeg_quality", "webp_quality", "avif_quality"})
+    d = SanitizeSettings()
+    formats = tuple(_choice(f"sanitize.formats[{i}]", f, INPUT_FORMATS)
+                    for i, f in enumerate(_list("sanitize.formats", s.get("formats", list(d.formats)))))
+    return SanitizeSettings(
+        formats=tuple(dict.fromkeys(formats)),
+        jpeg_quality=_int("sanitize.jpeg_quality", s.get("jpeg_quality", d.jpeg_quality), maximum=100),
+        webp_quality=_int("sanitize.webp_quality", s.get("webp_quality", d.webp_quality), maximum=100),
+        avif_quality=_int("sanitize.avif_quality", s.get("avif_quality", d.avif_quality), maximum=100),
+    )
+
+
+_SECTIONS = ("server", "storage", "auth", "limits", "render", "cache", "variants", "encoders", "sanitize")
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Overlay ``PROXY_SECTION__KEY`` variables onto the parsed TOML, in place."""
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in _SECTIONS:
+            raise ConfigError(f"{name}: unknown section {section!r} (known: {', '.join(_SECTIONS)})")
+        try:
+            value: Any = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        table[key] = value
+
+
+def parse_settings(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate a raw TOML mapping (plus env overrides) into frozen `Settings`."""
+    _apply_env(raw, environ or {})
+    for name in raw:
+        if name not in _SECTIONS:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(_SECTIONS)})")
+    return Settings(
+        server=_server(raw),
+        storage=_storage(raw, base_dir),
+        auth=_auth(raw),
+        limits=_limits(raw),
+        render=_render(raw),
+        cache=_cache(raw),
+        variants=_variants(raw),
+        encoders=_encoders(raw),
+        sanitize=_sanitize(raw),
+    )
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (TOML) and return validated settings; relative paths resolve next to it."""
+    path = Path(path).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(raw, path.parent, environ)

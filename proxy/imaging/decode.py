@@ -1,0 +1,129 @@
+"""Open and validate untrusted image bytes with every guard in front of Pillow.
+
+Order matters: the format is sniffed from the bytes against an allow-list
+(Pillow is told which plugins it may try, so a BLP or SGI never reaches its
+decoder), then the pixel count from the header is checked before any pixel is
+decoded, then the frame count, and only then is anything decoded. Pillow raises
+many exception types on hostile files (OSError, SyntaxError, ValueError,
+TypeError, EOFError, struct.error, MemoryError...); each becomes an
+`ImageRejected`, never an unexpected error.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
+
+from PIL import Image, ImageSequence
+
+from proxy.imaging.errors import ImageRejected, InvalidImage, TooManyFrames, TooManyPixels, UnsupportedFormat
+
+# Our format names -> the Pillow plugin ids that may open them.
+PIL_FORMATS: dict[str, tuple[str, ...]] = {
+    "jpeg": ("JPEG",),  # the JPEG opener returns MpoImageFile for camera MPO files
+    "png": ("PNG",),
+    "webp": ("WEBP",),
+    "gif": ("GIF",),
+    "avif": ("AVIF",),
+    "bmp": ("BMP",),
+    "tiff": ("TIFF",),
+}
+_OUR_NAME = {pil: ours for ours, pils in PIL_FORMATS.items() for pil in pils} | {"MPO": "jpeg"}
+
+
+def configure_pillow(max_pixels: int) -> None:
+    """Make Pillow's own bomb check use our limit and fail hard instead of warning.
+
+    Pillow checks the header size at open and at every seek (so a GIF whose
+    second frame claims 4 Gpx is caught), but by default only *warns* between
+    1x and 2x its limit; BMP bombs live in that gap. Process-wide, set once at start.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Turn any exception raised by Pillow inside the block into an ImageRejected."""
+    try:
+        yield
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise TooManyPixels("image (or one of its frames) declares more pixels than limits.max_pixels allows") from None
+    except Image.UnidentifiedImageError:
+        raise UnsupportedFormat("not an image in an accepted format") from None
+    except MemoryError:
+        raise TooManyPixels("image needs more memory than is available to decode") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises arbitrary types on hostile input
+        raise InvalidImage(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from None
+
+
+def format_name(im: Image.Image) -> str:
+    """Our name for the image's format (MPO, a camera JPEG with a preview frame, is 'jpeg')."""
+    return _OUR_NAME[im.format or ""]
+
+
+def frame_count(im: Image.Image) -> int:
+    """Animation frames; an MPO's extra frames are previews, not animation, so it counts as 1."""
+    if im.format == "MPO":
+        return 1
+    with guarded():
+        return int(getattr(im, "n_frames", 1))
+
+
+def open_checked(data: bytes, formats: tuple[str, ...], max_pixels: int, max_frames: int) -> Image.Image:
+    """Open `data` lazily (header only) after the format, pixel and frame checks.
+
+    Raises UnsupportedFormat for empty or non-accepted data, TooManyPixels,
+    TooManyFrames or InvalidImage; the returned image has not decoded a pixel yet.
+    """
+    if not data:
+        raise UnsupportedFormat("empty body: no image data")
+    allowed = [pil for name in formats for pil in PIL_FORMATS[name]]
+    try:
+        with guarded():
+            im = Image.open(io.BytesIO(data), formats=allowed)
+    except UnsupportedFormat:
+        raise UnsupportedFormat(f"not an image in an accepted format (accepted: {', '.join(formats)})") from None
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"image declares an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise TooManyPixels(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
+    frames = frame_count(im)
+    if frames > max_frames:
+        raise TooManyFrames(f"image has {frames} frames; the limit is {max_frames}")
+    if width * height * frames > max_pixels:
+        raise TooManyPixels(
+            f"animation is {frames} frames of {width}x{height} = {width * height * frames} pixels; "
+            f"the limit for all frames together is {max_pixels}"
+        )
+    return im
+
+
+def decode_all(im: Image.Image) -> None:
+    """Decode every frame once, so corrupt or truncated data fails here and not later."""
+    with guarded():
+        if frame_count(im) == 1:
+            im.load()
+            return
+        for frame in ImageSequence.Iterator(im):
+            frame.load()
+        im.seek(0)
+
+
+def orientation(im: Image.Image) -> int:
+    """EXIF orientation 1-8; anything absent, invalid or unreadable counts as 1 (upright)."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - corrupt EXIF must not fail the upload
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def has_alpha(im: Image.Image) -> bool:
+    """Whether the image carries transparency (alpha channel or palette/tRNS transparency)."""
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info

@@ -1,0 +1,136 @@
+"""Turn an untrusted upload into the sanitized original we store exactly once.
+
+Policy (also in the README):
+- Upright: the EXIF orientation is applied to the pixels, so every later path
+  (our variants, a browser, a CDN transform) sees the same upright image.
+- No metadata: EXIF (with GPS and device data), XMP, IPTC, comments, text
+  chunks and MPO preview frames are removed. The ICC profile is kept, so the
+  stored original shows the same colours as the upload.
+- Smallest generation loss: when no pixel has to change (orientation 1) JPEG,
+  PNG, WebP and GIF are rewritten losslessly at the container level (the
+  compressed pixel data is copied byte for byte). Only a rotation, an AVIF
+  upload (whose metadata lives in boxes we do not rewrite) or a fallback for an
+  odd container re-encodes: JPEG at sanitize.jpeg_quality with the source's
+  chroma subsampling, WebP losslessly when the source was lossless, AVIF at
+  sanitize.avif_quality. BMP and TIFF are stored as lossless PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageSequence, JpegImagePlugin
+
+from proxy.config import LimitSettings, SanitizeSettings
+from proxy.imaging.colour import to_srgb
+from proxy.imaging.decode import decode_all, format_name, frame_count, guarded, has_alpha, open_checked, orientation
+from proxy.imaging.errors import InvalidImage
+from proxy.imaging.strip import STRIPPERS, MalformedContainer
+
+# EXIF orientation -> the transpose that makes the pixels upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Where a re-encode puts each input format.
+_STORED_AS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "bmp": "png", "tiff": "png"}
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"}
+
+
+@dataclass(frozen=True)
+class Sanitized:
+    data: bytes
+    format: str  # jpeg | png | webp | gif | avif
+    width: int
+    height: int
+    frames: int
+    has_alpha: bool
+
+
+def sanitize(data: bytes, policy: SanitizeSettings, limits: LimitSettings) -> Sanitized:
+    """Validate `data` and return the bytes to store; raises ImageRejected subclasses."""
+    im = open_checked(data, policy.formats, limits.max_pixels, limits.max_frames)
+    fmt, frames, turn = format_name(im), frame_count(im), orientation(im)
+    decode_all(im)
+    alpha = has_alpha(im)
+    out: bytes | None = None
+    if turn == 1 and fmt in STRIPPERS:
+        try:
+            out, stored = STRIPPERS[fmt](data), fmt
+        except MalformedContainer:
+            out = None  # Pillow decoded it, our container parser did not: re-encode instead
+    if out is None:
+        with guarded():
+            out, stored = _reencode(im, data, fmt, frames, turn, policy)
+    width, height = im.size if turn < 5 else im.size[::-1]
+    _verify(out, stored, width, height)
+    return Sanitized(out, stored, width, height, frames, alpha)
+
+
+def _verify(data: bytes, fmt: str, width: int, height: int) -> None:
+    """Re-open what we are about to store: right format and size, or refuse the upload."""
+    with guarded():
+        check = Image.open(io.BytesIO(data))
+        ok = format_name(check) == fmt and check.size == (width, height)
+    if not ok:
+        raise InvalidImage("the image could not be sanitized consistently")
+
+
+def _upright(im: Image.Image, turn: int) -> Image.Image:
+    return im.transpose(_TRANSPOSE[turn]) if turn in _TRANSPOSE else im
+
+
+def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, policy: SanitizeSettings) -> tuple[bytes, str]:
+    target = _STORED_AS[fmt]
+    icc = im.info.get("icc_profile")
+    out = io.BytesIO()
+    if frames > 1:
+        _save_animation(im, target, turn, out, policy)
+        return out.getvalue(), target
+    frame = _upright(im, turn)
+    frame.info = {}
+    if target == "jpeg":
+        sampling = JpegImagePlugin.get_sampling(im)
+        frame.save(out, "JPEG", quality=policy.jpeg_quality, subsampling=sampling if sampling >= 0 else 2,
+                   icc_profile=icc, optimize=True)
+    elif target == "png":
+        if frame.mode not in _PNG_MODES:
+            frame, icc = to_srgb(frame, icc), None
+        transparency = im.info.get("transparency")
+        extra = {"transparency": transparency} if transparency is not None and frame.mode in ("P", "L", "RGB") else {}
+        frame.save(out, "PNG", icc_profile=icc, **extra)
+    elif target == "webp":
+        frame = frame.convert("RGBA" if has_alpha(im) else "RGB")
+        frame.save(out, "WEBP", icc_profile=icc, **_webp_options(data, policy))
+    elif target == "avif":
+        frame = frame.convert("RGBA" if has_alpha(im) else "RGB")
+        frame.save(out, "AVIF", quality=policy.avif_quality, icc_profile=icc)
+    else:  # gif: has no EXIF orientation, so only the container fallback lands here
+        frame.save(out, "GIF")
+    return out.getvalue(), target
+
+
+def _webp_options(data: bytes, policy: SanitizeSettings) -> dict[str, object]:
+    """Keep a lossless WebP lossless; re-encode a lossy one at high quality."""
+    lossless = b"VP8L" in data and b"VP8 " not in data
+    return {"lossless": True} if lossless else {"quality": policy.webp_quality}
+
+
+def _save_animation(im: Image.Image, target: str, turn: int, out: io.BytesIO, policy: SanitizeSettings) -> None:
+    frames, durations = [], []
+    for frame in ImageSequence.Iterator(im):
+        durations.append(int(frame.info.get("duration", 100) or 100))
+        frames.append(_upright(frame.convert("RGBA"), turn))
+    options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations,
+                                  "loop": int(im.info.get("loop", 0) or 0)}
+    if target == "webp":
+        options.update(lossless=True)
+    elif target == "avif":
+        options.update(quality=policy.avif_quality)
+    frames[0].save(out, target.upper(), **options)

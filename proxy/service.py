@@ -1,0 +1,182 @@
+"""The use cases: ingest an upload, serve a variant, describe and delete an image.
+
+This is the only module that ties imaging, storage and the caches together.
+Read path, cheapest first: memory LRU -> variant store -> render (single-flight,
+in the bounded work pool) -> write to the variant store -> fill the LRU.
+The store is the source of truth; the LRU is only a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass
+
+from cachetools import LRUCache
+
+from proxy.cache import ByteLRU, Entry, SingleFlight
+from proxy.config import Settings
+from proxy.imaging.geometry import Geometry, plan
+from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
+from proxy.imaging.sanitize import sanitize
+from proxy.negotiate import pick_format
+from proxy.storage import StorageError, Store
+from proxy.variants import VariantRequest
+from proxy.workpool import WorkPool
+
+log = logging.getLogger("proxy.service")
+
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
+_ORIGINAL_TYPES = CONTENT_TYPES | {"gif": "image/gif"}
+
+
+class NotFound(Exception):
+    """No image with that id."""
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    id: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    frames: int
+    has_alpha: bool
+    created: float
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ImageMeta:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class Variant:
+    entry: Entry
+    tier: str  # memory | store | render
+    negotiated: bool  # the format came from Accept: the answer must carry Vary: Accept
+
+
+def original_key(image_id: str) -> str:
+    return f"originals/{image_id}"
+
+
+def meta_key(image_id: str) -> str:
+    return f"originals/{image_id}.json"
+
+
+def variant_key(geometry: Geometry, fmt: str, quality: int) -> str:
+    """Canonical name of a variant: one name per distinct output (PNG is lossless, so no q)."""
+    q = "" if fmt == "png" else f"-q{quality}"
+    return f"{geometry.key}{q}.{_EXT[fmt]}"
+
+
+def make_etag(body: bytes) -> str:
+    """Strong validator from the bytes themselves (a re-render with another encoder changes it)."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+class ImageService:
+    def __init__(self, settings: Settings, store: Store, pool: WorkPool) -> None:
+        self.settings = settings
+        self.store = store
+        self.pool = pool
+        self.variants = ByteLRU(settings.cache.memory_bytes)
+        self._meta: LRUCache[str, ImageMeta] = LRUCache(maxsize=settings.cache.meta_entries)
+        self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
+        self.renders = 0
+        self.store_write_errors = 0
+
+    # ---------------------------------------------------------------- upload
+
+    async def ingest(self, data: bytes) -> tuple[ImageMeta, bool]:
+        """Validate and sanitize `data`, store it once; return (meta, created)."""
+        clean = await self.pool.run(sanitize, data, self.settings.sanitize, self.settings.limits)
+        image_id = hashlib.sha256(clean.data).hexdigest()[:32]
+        existing = await self.meta(image_id)
+        if existing is not None:
+            return existing, False
+        meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
+                         bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
+                         created=round(time.time(), 3))
+        # The original first, its metadata last: an image "exists" once its .json does,
+        # so a failure between the two writes leaves nothing that reads as an image.
+        await self.store.put(original_key(image_id), clean.data, _ORIGINAL_TYPES[clean.format])
+        await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
+        self._meta[image_id] = meta
+        return meta, True
+
+    # ---------------------------------------------------------------- read
+
+    async def meta(self, image_id: str) -> ImageMeta | None:
+        cached = self._meta.get(image_id)
+        if cached is not None:
+            return cached
+        raw = await self.store.get(meta_key(image_id))
+        if raw is None:
+            return None
+        meta = ImageMeta.from_json(raw)
+        self._meta[image_id] = meta
+        return meta
+
+    def quality_for(self, fmt: str, requested: int | None) -> int:
+        if requested is not None:
+            return requested
+        e = self.settings.encoders
+        return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
+
+    async def variant(self, image_id: str, request: VariantRequest, accept: str) -> Variant:
+        meta = await self.meta(image_id)
+        if meta is None:
+            raise NotFound(image_id)
+        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha)
+        geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
+        quality = self.quality_for(fmt, request.q)
+        key = variant_key(geometry, fmt, quality)
+        cache_key = (image_id, key)
+        negotiated = request.fmt is None
+        entry = self.variants.get(cache_key)
+        if entry is not None:
+            return Variant(entry, "memory", negotiated)
+        job = RenderJob(geometry, fmt, quality, self.settings.render.background, self.settings.encoders)
+        entry, tier = await self._flight.run(cache_key, lambda: self._load_or_render(image_id, key, job))
+        return Variant(entry, tier, negotiated)
+
+    async def _load_or_render(self, image_id: str, key: str, job: RenderJob) -> tuple[Entry, str]:
+        stored = f"variants/{image_id}/{key}"
+        body = await self.store.get(stored)
+        tier = "store"
+        if body is None:
+            original = await self.store.get(original_key(image_id))
+            if original is None:
+                raise NotFound(image_id)
+            body = await self.pool.run(render, original, job)
+            self.renders += 1
+            tier = "render"
+            try:
+                await self.store.put(stored, body, CONTENT_TYPES[job.fmt])
+            except StorageError as exc:  # still serve it; the next miss renders again
+                self.store_write_errors += 1
+                log.warning("variant rendered but not stored: %s (%s)", stored, exc)
+        entry = Entry(body, CONTENT_TYPES[job.fmt], make_etag(body))
+        self.variants.put((image_id, key), entry)
+        return entry, tier
+
+    # ---------------------------------------------------------------- delete
+
+    async def delete(self, image_id: str) -> None:
+        """Remove the metadata (the image stops existing), the original and every stored variant."""
+        if await self.meta(image_id) is None and not await self.store.exists(original_key(image_id)):
+            raise NotFound(image_id)
+        await self.store.delete(meta_key(image_id))
+        self._meta.pop(image_id, None)
+        await self.store.delete(original_key(image_id))
+        await self.store.delete_prefix(f"variants/{image_id}/")
+        self.variants.drop_image(image_id)

@@ -1,0 +1,45 @@
+"""Byte storage behind one small async interface, chosen by config.
+
+The store knows nothing about images: it maps keys (``originals/<id>``,
+``variants/<id>/<spec>.<ext>``) to bytes. The same key layout is used on local
+disk and in S3, so a bucket can be seeded from a disk store and back.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from proxy.config import StorageSettings
+
+
+class StorageError(Exception):
+    """The store could not be reached or could not complete an operation."""
+
+
+class Store(Protocol):
+    """What the service needs from a storage backend. All methods are safe to call concurrently."""
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the object's bytes, or None when it does not exist."""
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write the object atomically: a reader sees the old state or all of `data`, never a part."""
+
+    async def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix`; return how many went."""
+
+    async def delete(self, key: str) -> None:
+        """Delete one object; a missing object is not an error."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+def create_store(settings: StorageSettings) -> Store:
+    """Build the configured backend."""
+    from proxy.storage.local import LocalStore
+
+    return LocalStore(settings.path)

@@ -1,0 +1,112 @@
+"""Parse and validate variant query parameters against the configured allow-list.
+
+Only sizes, qualities, densities and formats that the operator listed can be
+asked for, so nobody can make the origin render (and store) endless sizes.
+A bad request gets a `BadParameter` whose message lists what is allowed.
+
+Aliases (`width`, `format=jpg`, `fit=contain`) are folded here, and the
+geometry step later folds requests that give identical pixels, so equivalent
+URLs share one canonical variant key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from proxy.config import FITS, VariantSettings
+
+_PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p"}
+_FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover": "cover", "crop": "cover",
+                "fill": "cover"}
+_FMT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "avif": "avif", "png": "png", "auto": "auto"}
+KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p")
+
+
+class BadParameter(ValueError):
+    """A query parameter is unknown, malformed or not on the allow-list."""
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    """A validated request; w and h already multiplied by dpr. fmt None means negotiate."""
+
+    w: int | None
+    h: int | None
+    fit: str
+    fmt: str | None
+    q: int | None
+
+
+def _int(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadParameter(f"{name} must be a whole number, got {text!r}") from None
+
+
+def _listing(values: Iterable[object]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _allowed_int(name: str, text: str, allowed: tuple[int, ...]) -> int:
+    value = _int(name, text)
+    if value not in allowed:
+        raise BadParameter(f"{name}={value} is not allowed; allowed values: {_listing(allowed)}")
+    return value
+
+
+def _dpr(text: str, allowed: tuple[float, ...]) -> float:
+    try:
+        value = float(text.rstrip("xX"))
+    except ValueError:
+        raise BadParameter(f"dpr must be a number, got {text!r}") from None
+    if value not in allowed:
+        raise BadParameter(f"dpr={text} is not allowed; allowed values: {_listing(f'{d:g}' for d in allowed)}")
+    return value
+
+
+def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings) -> VariantRequest:
+    """Validate query (name, value) pairs into a VariantRequest; raises BadParameter."""
+    params: dict[str, str] = {}
+    for raw_name, value in items:
+        name = _PARAM_ALIASES.get(raw_name.lower(), raw_name.lower())
+        if name not in KNOWN_PARAMS:
+            raise BadParameter(f"unknown parameter {raw_name!r}; known parameters: {_listing(KNOWN_PARAMS)}")
+        if name in params:
+            raise BadParameter(f"parameter {name!r} given more than once")
+        params[name] = value.strip()
+
+    w = h = q = None
+    fit, fmt = "inside", None
+    if "p" in params:
+        preset = v.presets.get(params["p"])
+        if preset is None:
+            raise BadParameter(f"unknown preset {params['p']!r}; presets: {_listing(sorted(v.presets)) or 'none'}")
+        clash = [n for n in ("w", "h", "fit") if n in params]
+        if clash:
+            raise BadParameter(f"p= sets the size; it cannot be combined with {', '.join(clash)}")
+        w, h, fit, fmt, q = preset.w, preset.h, preset.fit, preset.fmt, preset.q
+    if "w" in params:
+        w = _allowed_int("w", params["w"], v.widths)
+    if "h" in params:
+        h = _allowed_int("h", params["h"], v.heights)
+    if "fit" in params:
+        fit = _FIT_ALIASES.get(params["fit"].lower(), "")
+        if fit not in FITS:
+            raise BadParameter(f"fit={params['fit']} is not allowed; allowed values: inside (contain), cover (crop)")
+    if "fmt" in params:
+        chosen = _FMT_ALIASES.get(params["fmt"].lower())
+        if chosen is None or (chosen != "auto" and chosen not in v.formats):
+            raise BadParameter(f"fmt={params['fmt']} is not allowed; allowed values: auto, {_listing(v.formats)}")
+        fmt = None if chosen == "auto" else chosen
+    if "q" in params:
+        q = _allowed_int("q", params["q"], v.qualities)
+    if w is None and h is None:  # no size: the largest allowed box, never more than the original
+        w, h = max(v.widths), max(v.heights)
+    if "dpr" in params:
+        dpr = _dpr(params["dpr"], v.dprs)
+        w = round(w * dpr) if w else None
+        h = round(h * dpr) if h else None
+    return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q)
+
