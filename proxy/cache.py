@@ -63,13 +63,15 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._tasks: dict[Hashable, asyncio.Task[T]] = {}
 
-    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Return (result, leader): leader is False for callers that joined a task already running."""
         task = self._tasks.get(key)
+        leader = task is None
         if task is None:
             task = asyncio.ensure_future(work())
             self._tasks[key] = task
             task.add_done_callback(lambda t: self._finished(key, t))
-        return await asyncio.shield(task)
+        return await asyncio.shield(task), leader
 
     def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._tasks.get(key) is task:

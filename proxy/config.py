@@ -23,6 +23,13 @@ OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png")
 # Input formats (Pillow names) an operator may allow; MPO is folded into JPEG.
 INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "bmp", "tiff")
 FITS = ("inside", "cover")
+# The presets a config without [variants.presets] gets (the shipped config.toml lists the same).
+DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
+    "thumb": {"w": 160, "h": 160, "fit": "cover"},
+    "small": {"w": 320},
+    "medium": {"w": 800},
+    "large": {"w": 1600},
+}
 
 
 class ConfigError(ValueError):
@@ -301,7 +308,7 @@ def _variants(raw: Mapping[str, Any]) -> VariantSettings:
         qualities=_sorted_ints("variants.qualities", s.get("qualities", list(d.qualities)), maximum=100),
         formats=tuple(dict.fromkeys(formats)),
     )
-    presets_raw = s.get("presets", {})
+    presets_raw = s.get("presets", DEFAULT_PRESETS)
     if not isinstance(presets_raw, dict):
         raise ConfigError("variants.presets: must be a table of presets")
     presets = {name: _preset(f"variants.presets.{name}", p, v) for name, p in presets_raw.items()}

@@ -60,7 +60,7 @@ class ImageMeta:
 @dataclass(frozen=True)
 class Variant:
     entry: Entry
-    tier: str  # memory | store | render
+    tier: str  # memory | store | render | coalesced (joined a concurrent request's load or render)
     negotiated: bool  # the format came from Accept: the answer must carry Vary: Accept
 
 
@@ -146,8 +146,8 @@ class ImageService:
         if entry is not None:
             return Variant(entry, "memory", negotiated)
         job = RenderJob(geometry, fmt, quality, self.settings.render.background, self.settings.encoders)
-        entry, tier = await self._flight.run(cache_key, lambda: self._load_or_render(image_id, key, job))
-        return Variant(entry, tier, negotiated)
+        (entry, tier), leader = await self._flight.run(cache_key, lambda: self._load_or_render(image_id, key, job))
+        return Variant(entry, tier if leader else "coalesced", negotiated)
 
     async def _load_or_render(self, image_id: str, key: str, job: RenderJob) -> tuple[Entry, str]:
         stored = f"variants/{image_id}/{key}"

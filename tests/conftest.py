@@ -1,0 +1,178 @@
+"""Shared fixtures: the corpus, and real servers (uvicorn subprocesses on loopback ports).
+
+End-to-end tests talk to `python -m proxy serve` over real HTTP with httpx, exactly
+as a user would run it; each server gets its own config file and data folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
+ARTIFACTS = REPO / "test-artifacts"
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def corpus_rows() -> list[dict[str, str]]:
+    """MANIFEST.tsv rows, or [] when the corpus is absent (tests using it then skip)."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def corpus_files(folder: str) -> list[str]:
+    return sorted(r["path"] for r in corpus_rows() if r["path"].startswith(folder + "/"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        pytest.skip(f"image corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS to its path)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def manifest(corpus: Path) -> dict[str, dict[str, str]]:
+    return {row["path"]: row for row in corpus_rows()}
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+def write_config(folder: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    path = folder / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class Server:
+    """One `python -m proxy serve` process; `start()` again after `stop()` reuses the same data."""
+
+    folder: Path
+    config: Path
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.port = free_port()
+        log = (self.folder / "server.log").open("ab")
+        cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(self.config), "--port", str(self.port),
+               "--workers", str(self.workers)]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                     env=os.environ | self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self) -> str:
+        path = self.folder / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(self.url + "/healthz", timeout=5).json()
+
+    def stored_files(self) -> set[str]:
+        """Every file under the data folder, relative, for 'nothing was written' checks."""
+        if not self.data.exists():
+            return set()
+        return {str(p.relative_to(self.data)) for p in self.data.rglob("*") if p.is_file()}
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Start servers with config overrides: make_server(limits={"max_frames": 5})."""
+    started: list[Server] = []
+
+    def factory(workers: int = 1, env: dict[str, str] | None = None, **sections: dict[str, Any]) -> Server:
+        folder = tmp_path_factory.mktemp("server")
+        sections = {"storage": {"path": "data"}} | sections
+        server = Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A default-config server shared by one test module."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    srv = Server(folder, write_config(folder, {"storage": {"path": "data"}})).start()
+    yield srv
+    srv.stop()
