@@ -30,7 +30,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"config ok: {Path(args.config).resolve()}")
-    print(f"  storage: {settings.storage.backend} at {settings.storage.path}")
+    st = settings.storage
+    if st.backend == "s3":
+        where = f"bucket {st.s3.bucket!r}, prefix {st.s3.prefix!r}, endpoint {st.s3.endpoint_url or 'AWS'}"
+    else:
+        where = str(st.path)
+    print(f"  storage: {st.backend} at {where}")
     print(f"  uploads: {'bearer token' if settings.auth.upload_tokens else 'loopback clients only (no token)'}")
     print(f"  widths: {', '.join(map(str, settings.variants.widths))}")
     print(f"  formats: {', '.join(settings.variants.formats)}; presets: {', '.join(sorted(settings.variants.presets))}")

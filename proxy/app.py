@@ -12,7 +12,7 @@ from starlette.routing import Route
 from proxy.config import Settings
 from proxy.http import errors
 from proxy.http.images import delete_image, get_image, get_meta
-from proxy.http.ops import healthz
+from proxy.http.ops import healthz, readyz
 from proxy.http.upload import upload
 from proxy.imaging.decode import configure_pillow
 from proxy.service import ImageService
@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = create_store(settings.storage)
+        store = create_store(settings.storage, settings.render_slots)
         pool = WorkPool(settings.render_slots, settings.render.max_queue, settings.limits.render_timeout_s)
         app.state.service = ImageService(settings, store, pool)
         if not settings.auth.upload_tokens:
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/img/{image_id}", delete_image, methods=["DELETE"]),
         Route("/img/{image_id}/meta", get_meta, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={exc: errors.handle for exc in errors.HANDLED})

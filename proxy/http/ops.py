@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from proxy.http.errors import error_response
+from proxy.storage import StorageError
+
+_NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -17,4 +22,21 @@ async def healthz(request: Request) -> JSONResponse:
         "renders_running": service.pool.running,
         "renders_waiting": service.pool.waiting,
     }
-    return JSONResponse(body, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness for a load balancer: the store answers and the render queue is not full.
+
+    An instance that cannot reach its bucket, or is saturated, is taken out of
+    rotation instead of answering 503s to real traffic.
+    """
+    service = request.app.state.service
+    try:
+        await service.store.ping()
+    except StorageError as exc:
+        return error_response(503, "storage_unavailable", f"the image store is not reachable: {exc}",
+                              {"retry-after": "5"})
+    if service.pool.waiting >= service.pool.max_queue > 0:
+        return error_response(503, "overloaded", "the render queue is full", {"retry-after": "1"})
+    return JSONResponse({"status": "ready", "storage": service.settings.storage.backend}, headers=_NO_STORE)

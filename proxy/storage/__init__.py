@@ -7,6 +7,7 @@ disk and in S3, so a bucket can be seeded from a disk store and back.
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 from proxy.config import StorageSettings
@@ -34,12 +35,24 @@ class Store(Protocol):
     async def delete(self, key: str) -> None:
         """Delete one object; a missing object is not an error."""
 
+    async def ping(self) -> None:
+        """Raise StorageError unless the backend is reachable now (for a readiness check)."""
+
     async def close(self) -> None:
         """Release connections and threads."""
 
 
-def create_store(settings: StorageSettings) -> Store:
-    """Build the configured backend."""
+def create_store(settings: StorageSettings, render_slots: int | None = None) -> Store:
+    """Build the configured backend.
+
+    `render_slots` (the app's render concurrency; None: one per CPU core, like
+    render.max_concurrent = 0) sizes the S3 connection pool, because every render
+    does store calls and a too-small pool would make renders queue for a connection.
+    """
+    if settings.backend == "s3":
+        from proxy.storage.s3 import S3Store
+
+        return S3Store(settings.s3, render_slots or os.cpu_count() or 1)
     from proxy.storage.local import LocalStore
 
     return LocalStore(settings.path)

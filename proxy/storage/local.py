@@ -78,6 +78,10 @@ class LocalStore:
     def _delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def _ping(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)):
+            raise StorageError(f"storage folder {self.root} is missing or not writable")
+
     # -- async interface ---------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
@@ -94,6 +98,9 @@ class LocalStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._delete, key)
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self._ping)
 
     async def close(self) -> None:
         return None

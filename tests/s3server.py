@@ -1,0 +1,179 @@
+"""Test doubles for S3 over real sockets: moto's standalone server, and a black hole.
+
+The S3 store is tested over HTTP against a separate process, as it talks to a
+real bucket: the botocore timeouts, retries and connection errors it must turn
+into StorageError only happen on a real network path, not with in-process mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import httpx
+
+# The store reads credentials from the standard chain; these make it find dummy ones in the
+# environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoServer:
+    """`python -m moto.server` on a loopback port, with one bucket.
+
+    stop() then start() reuses the port, so a store configured with `endpoint` sees an
+    outage and a recovery. moto keeps state in memory: a restart empties the bucket
+    (start() creates it again).
+    """
+
+    def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
+        self.log = log
+        self.bucket = bucket
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def client(self) -> Any:
+        """A plain boto3 client on the server, for setup and for checking what the store wrote."""
+        return boto3.session.Session(
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+        ).client("s3", endpoint_url=self.endpoint)
+
+    def start(self, timeout: float = 30.0) -> MotoServer:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+        self._wait_until_answering(timeout)
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def _wait_until_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"moto server exited early:\n{self.log.read_text(errors='replace')}")
+            try:
+                httpx.get(self.endpoint, timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto server did not answer within {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class BlackHole:
+    """A TCP server that accepts connections and never answers: every read from it times out.
+
+    The kernel completes the handshake and buffers a request, so a client gets past connect
+    and then waits on the response; that is the read-timeout path, which a refused port
+    never reaches. Use it as a context manager: leaving closes every socket and the thread.
+    """
+
+    def __init__(self, max_connections: int = 64) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=max_connections)
+        self._listener.settimeout(0.05)
+        self._held: list[socket.socket] = []
+        self._max = max_connections
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="black-hole", daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            if len(self._held) >= self._max:  # bounded: past this, clients wait in the backlog
+                time.sleep(0.05)
+                continue
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self._held.append(conn)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self._listener.close()
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class FullBacklog:
+    """A listener whose accept queue is full and never drained: the kernel drops further SYNs,
+    so a client's connect() times out. That is an unreachable host's connect-timeout path, on
+    loopback and deterministic (a stopped server refuses at once and never reaches it)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+        self._fillers: list[socket.socket] = []
+        while len(self._fillers) < 8:  # the queue holds one or two; bounded in case it holds more
+            try:
+                self._fillers.append(socket.create_connection(self._listener.getsockname(), timeout=0.2))
+            except TimeoutError:
+                return
+        self.close()
+        raise RuntimeError("the accept queue did not fill: this kernel does not drop SYNs on overflow")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        for conn in self._fillers:
+            conn.close()
+        self._listener.close()
+
+    def __enter__(self) -> FullBacklog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

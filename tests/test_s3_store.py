@@ -1,0 +1,325 @@
+"""The S3 store against a real S3 API over HTTP (moto's standalone server).
+
+What must hold: the same semantics as the disk store (missing is None, delete is
+idempotent, a prefix delete takes exactly its prefix), the object headers a CDN
+reading the bucket relies on, and bounded failure: with S3 stopped or silent,
+every call ends in StorageError within the configured timeouts, the event loop
+keeps running meanwhile, and the same store works again once S3 is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
+
+import httpx
+import pytest
+from PIL import Image
+
+from proxy.config import ConfigError, S3Settings, parse_settings
+from proxy.storage import StorageError, create_store
+from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
+from s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+
+T = TypeVar("T")
+
+# Fault settings: 0.5 s timeouts, 2 attempts. Refused or silent, a call must end well
+# inside FAULT_BOUND_S even on a loaded 2-core machine (attempts x timeout, plus a backoff of
+# at most 0.1 s: botocore's standard mode backs off from 50 ms on non-throttling errors).
+FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
+FAULT_BOUND_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials where the store's standard chain finds them first; no profile of the developer's."""
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer, aws_env: None) -> MotoServer:
+    """The shared server, running again if a fault test left it stopped."""
+    if not moto_server.running:
+        moto_server.start()
+    return moto_server
+
+
+def s3_settings(endpoint: str, bucket: str, **overrides: Any) -> S3Settings:
+    """Settings for one test: a prefix of its own, so tests sharing the bucket never see each other."""
+    values: dict[str, Any] = {"bucket": bucket, "endpoint_url": endpoint, "addressing_style": "path",
+                              "prefix": f"t-{uuid.uuid4().hex[:8]}/"} | overrides
+    return S3Settings(**values)
+
+
+def with_store(settings: S3Settings, body: Callable[[S3Store], Awaitable[T]], list_page_size: int = 1000) -> T:
+    """Run `body` with a fresh store in a fresh event loop, and close the store after."""
+    async def main() -> T:
+        store = S3Store(settings, render_slots=2, list_page_size=list_page_size)
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def failure_seconds(call: Awaitable[object]) -> float:
+    """Seconds until `call` raises StorageError (it must)."""
+    started = time.monotonic()
+    with pytest.raises(StorageError):
+        await call
+    return time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
+    """put/get/exists/delete behave like the disk store; a missing key is a miss, not an error."""
+    async def body(store: S3Store) -> None:
+        key = "originals/abc"
+        assert await store.get(key) is None
+        assert not await store.exists(key)
+        await store.put(key, b"\xff\xd8 first", "image/jpeg")
+        await store.put(key, b"\xff\xd8 second", "image/jpeg")  # overwrite: the last PUT wins whole
+        assert await store.get(key) == b"\xff\xd8 second"
+        assert await store.exists(key)
+        await store.delete(key)
+        await store.delete(key)  # deleting what is gone is not an error
+        assert await store.get(key) is None
+        assert not await store.exists(key)
+        await store.ping()
+
+    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+
+
+def test_objects_carry_content_type_and_cache_control(moto: MotoServer) -> None:
+    """Blobs are immutable for a CDN reading the bucket; metadata, which a delete removes, is no-store."""
+    settings = s3_settings(moto.endpoint, moto.bucket)
+    written = {"originals/abc": "image/png", "originals/abc.json": "application/json",
+               "variants/abc/w64.webp": "image/webp"}
+
+    async def body(store: S3Store) -> None:
+        for key, content_type in written.items():
+            await store.put(key, b"data", content_type)
+
+    with_store(settings, body)
+    client = moto.client()
+    heads = {key: client.head_object(Bucket=moto.bucket, Key=settings.prefix + key) for key in written}
+    assert {k: h["ContentType"] for k, h in heads.items()} == written
+    assert {k: h["CacheControl"] for k, h in heads.items()} == {
+        "originals/abc": IMMUTABLE, "originals/abc.json": NO_STORE, "variants/abc/w64.webp": IMMUTABLE}
+
+
+def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
+    """Configured prefixes ("tenant", "tenant2") become "tenant/" and "tenant2/": neither store
+    reads, nor deletes, the other's objects, even though one name starts with the other."""
+    run = uuid.uuid4().hex[:8]
+
+    def configured(prefix: str) -> S3Settings:
+        raw = {"storage": {"backend": "s3", "s3": {"bucket": moto.bucket, "endpoint_url": moto.endpoint,
+                                                   "addressing_style": "path", "prefix": prefix}}}
+        return parse_settings(raw, Path(".")).storage.s3
+
+    first, second = configured(f"{run}-tenant"), configured(f"/{run}-tenant2/")
+    assert (first.prefix, second.prefix) == (f"{run}-tenant/", f"{run}-tenant2/")
+    with_store(first, lambda s: s.put("variants/abc/w64.webp", b"first", "image/webp"))
+    with_store(second, lambda s: s.put("variants/abc/w64.webp", b"second", "image/webp"))
+
+    assert with_store(first, lambda s: s.get("variants/abc/w64.webp")) == b"first"
+    assert with_store(first, lambda s: s.delete_prefix("variants/")) == 1
+    assert with_store(second, lambda s: s.get("variants/abc/w64.webp")) == b"second"
+    listed = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=run)
+    assert [item["Key"] for item in listed["Contents"]] == [f"{run}-tenant2/variants/abc/w64.webp"]
+
+
+def test_delete_prefix_pages_through_listing_and_spares_neighbours(moto: MotoServer) -> None:
+    """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
+    object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
+    async def body(store: S3Store) -> tuple[int, int, bool]:
+        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp") for i in range(25)),
+                             store.put("variants/abc2/w64.webp", b"v", "image/webp"))
+        deleted = await store.delete_prefix("variants/abc/")
+        again = await store.delete_prefix("variants/abc/")
+        return deleted, again, await store.exists("variants/abc2/w64.webp")
+
+    settings = s3_settings(moto.endpoint, moto.bucket)
+    assert with_store(settings, body, list_page_size=10) == (25, 0, True)
+    left = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=settings.prefix + "variants/abc/")
+    assert left["KeyCount"] == 0
+
+
+def test_missing_bucket_is_an_error_not_a_miss(moto: MotoServer) -> None:
+    """NoSuchBucket is a 404 too, but a broken setup must answer 503, not 'no such image'."""
+    async def body(store: S3Store) -> None:
+        with pytest.raises(StorageError):
+            await store.get("originals/abc")
+        with pytest.raises(StorageError):
+            await store.ping()
+
+    with_store(s3_settings(moto.endpoint, "no-such-bucket"), body)
+
+
+def test_missing_credentials_are_a_storage_error(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credentials anywhere in the chain (instance metadata switched off) is StorageError, not a crash."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    async def body(store: S3Store) -> None:
+        with pytest.raises(StorageError, match="credentials"):
+            await store.get("originals/abc")
+
+    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> None:
+    """Refused connections end every call in StorageError within the bound; once S3 is back
+    (empty: moto keeps state in memory) the store's pool drops its dead connections and works."""
+    async def body(store: S3Store) -> None:
+        await store.put("originals/abc", b"before", "image/jpeg")  # leaves a pooled keep-alive connection
+        moto.stop()
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "get": lambda: store.get("originals/abc"),
+            "put": lambda: store.put("originals/abc", b"during", "image/jpeg"),
+            "exists": lambda: store.exists("originals/abc"),
+            "delete": lambda: store.delete("originals/abc"),
+            "delete_prefix": lambda: store.delete_prefix("variants/"),
+            "ping": store.ping,
+        }
+        seconds = {name: await failure_seconds(call()) for name, call in calls.items()}
+        assert max(seconds.values()) < FAULT_BOUND_S, seconds
+        moto.start()
+        await store.ping()
+        assert await store.get("originals/abc") is None
+        await store.put("originals/abc", b"after", "image/jpeg")
+        assert await store.get("originals/abc") == b"after"
+
+    with_store(s3_settings(moto.endpoint, moto.bucket, **FAST_FAIL), body)
+
+
+def test_unreachable_endpoint_fails_after_its_connect_timeouts(aws_env: None) -> None:
+    """Connects that never complete (SYNs dropped) end in StorageError after each attempt's connect
+    timeout, not the OS's minutes-long default."""
+    async def body(store: S3Store) -> float:
+        return await failure_seconds(store.get("originals/abc"))
+
+    with FullBacklog() as unreachable:
+        seconds = with_store(s3_settings(unreachable.endpoint, "test-bucket", **FAST_FAIL), body)
+    assert FAST_FAIL["connect_timeout_s"] * FAST_FAIL["max_attempts"] <= seconds < FAULT_BOUND_S, seconds
+
+
+def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None) -> None:
+    """A server that accepts and never answers costs about attempts x read timeout, then
+    StorageError; meanwhile the event loop keeps ticking, because boto3 runs in the store's threads."""
+    async def body(store: S3Store) -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        started = time.monotonic()
+        get_s, put_s = await asyncio.gather(failure_seconds(store.get("originals/abc")),
+                                            failure_seconds(store.put("originals/abc", b"x", "image/jpeg")))
+        elapsed = time.monotonic() - started
+        ticking.cancel()
+        # At least one full read timeout per attempt: the read-timeout path, not a refusal. (A PUT
+        # also waits up to 1 s per attempt for "100 Continue" first: botocore's fixed wait.)
+        assert FAST_FAIL["read_timeout_s"] * FAST_FAIL["max_attempts"] <= min(get_s, put_s)
+        assert max(get_s, put_s) < FAULT_BOUND_S, (get_s, put_s)
+        # A blocked loop would tick about never; a free one up to every 10 ms (a quarter allows for load).
+        assert ticks >= elapsed / 0.01 / 4, (ticks, elapsed)
+
+    with BlackHole() as hole:
+        with_store(s3_settings(hole.endpoint, "test-bucket", **FAST_FAIL), body)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_s3_config_defaults_and_errors_name_the_key() -> None:
+    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": "b", "prefix": "imgs"}}}, Path("."))
+    assert settings.storage.s3 == S3Settings(bucket="b", prefix="imgs/")
+    with pytest.raises(ConfigError, match=r"^storage\.s3\.bucket: required"):
+        parse_settings({"storage": {"backend": "s3"}}, Path("."))
+    with pytest.raises(ConfigError, match=r"^storage\.s3\.secret_key: unknown key"):
+        parse_settings({"storage": {"backend": "s3", "s3": {"bucket": "b", "secret_key": "x"}}}, Path("."))
+    with pytest.raises(ConfigError, match=r"^storage\.s3\.addressing_style: must be one of"):
+        parse_settings({"storage": {"s3": {"addressing_style": "dns"}}}, Path("."))
+    with pytest.raises(ConfigError, match=r"^storage\.s3\.endpoint_url: must start with http"):
+        parse_settings({"storage": {"s3": {"endpoint_url": "minio:9000"}}}, Path("."))
+
+
+def test_backend_s3_builds_an_s3_store_with_a_pool_sized_from_render_concurrency(aws_env: None) -> None:
+    """Derived: 2 per render slot plus headroom, never under botocore's 10; a configured size wins."""
+    assert pool_size(S3Settings(), render_slots=2) == 10
+    assert pool_size(S3Settings(), render_slots=16) == 36
+    assert pool_size(S3Settings(max_pool_connections=7), render_slots=16) == 7
+    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": "b"}}}, Path("."))
+    store = create_store(settings.storage, render_slots=16)
+    assert isinstance(store, S3Store)
+    asyncio.run(store.close())
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def small_jpeg(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (160, 120), colour).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def upload(http: httpx.Client, data: bytes) -> str:
+    response = http.post("/img", content=data, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServer,
+                                                                 make_server: Callable[..., Any]) -> None:
+    """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
+    down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""
+    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": "e2e",
+          "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
+    server = make_server(storage={"backend": "s3", "s3": s3}, env=AWS_ENV)
+    with server.client() as http:
+        image_id = upload(http, small_jpeg((200, 40, 40)))
+        response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/variants/{image_id}/")
+        assert stored["KeyCount"] == 1
+
+        moto.stop()
+        started = time.monotonic()
+        response = http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"})
+        seconds = time.monotonic() - started
+        assert response.status_code == 503
+        assert set(response.json()) == {"error", "detail"}
+        assert int(response.headers["retry-after"]) > 0
+        assert seconds < FAULT_BOUND_S, seconds
+
+        moto.start()  # empty again: moto keeps state in memory, so upload a new image
+        other_id = upload(http, small_jpeg((40, 40, 200)))
+        response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
