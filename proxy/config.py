@@ -12,6 +12,7 @@ The value is parsed as a TOML value when it is one, otherwise taken as a string.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "PROXY_"
-OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png")
+OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png", "gif")
 # Input formats (Pillow names) an operator may allow; MPO is folded into JPEG.
-INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "bmp", "tiff")
+INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "heic", "bmp", "tiff")
 FITS = ("inside", "cover")
 # The presets a config without [variants.presets] gets (the shipped config.toml lists the same).
 DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
@@ -45,9 +46,27 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach an S3-compatible bucket. Credentials are deliberately absent:
+    they come from the standard AWS chain (env, shared files, instance role), never from a
+    config file that gets copied around and committed."""
+
+    bucket: str = ""
+    prefix: str = ""  # "" or ends with "/": every key is stored under it
+    region: str = "us-east-1"
+    endpoint_url: str = ""  # empty: AWS itself; else e.g. "http://minio:9000"
+    addressing_style: str = "auto"  # auto | path | virtual
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 5.0
+    max_attempts: int = 2  # total tries per call, the first included
+    max_pool_connections: int = 0  # 0: derived from the render concurrency
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     path: Path = Path("data")
+    s3: S3Settings = S3Settings()
 
 
 @dataclass(frozen=True)
@@ -68,12 +87,15 @@ class RenderSettings:
     max_concurrent: int = 0  # 0: one per CPU core
     max_queue: int = 64
     background: tuple[int, int, int] = (255, 255, 255)
+    animation: bool = True  # animated originals give animated WebP/GIF variants
+    max_animation_frames: int = 150  # more frames than this: first frame only
 
 
 @dataclass(frozen=True)
 class CacheSettings:
     memory_bytes: int = 256 * 1024 * 1024
     meta_entries: int = 10_000
+    meta_ttl_s: float = 60.0  # how long another instance's delete may go unnoticed here
 
 
 @dataclass(frozen=True)
@@ -111,7 +133,7 @@ class EncoderSettings:
 
 @dataclass(frozen=True)
 class SanitizeSettings:
-    formats: tuple[str, ...] = ("jpeg", "png", "webp", "gif", "avif", "bmp", "tiff")
+    formats: tuple[str, ...] = INPUT_FORMATS
     jpeg_quality: int = 95
     webp_quality: int = 95
     avif_quality: int = 90
@@ -151,7 +173,7 @@ def _int(key: str, value: Any, *, minimum: int = 1, maximum: int | None = None) 
 def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{key}: must be a number, got {value!r}")
-    if value <= minimum:
+    if not math.isfinite(value) or value <= minimum:
         raise ConfigError(f"{key}: must be > {minimum}, got {value}")
     return float(value)
 
@@ -215,13 +237,47 @@ def _server(raw: Mapping[str, Any]) -> ServerSettings:
     )
 
 
+def _s3_prefix(value: Any) -> str:
+    """Empty, or "a/b/" form: the trailing "/" keeps prefix "img" from also matching keys under
+    "img2/", and a leading "/" is dropped because S3 would keep it as an empty path segment."""
+    prefix = _str("storage.s3.prefix", value).strip("/")
+    return prefix + "/" if prefix else ""
+
+
+def _s3(storage: Mapping[str, Any], required: bool) -> S3Settings:
+    # Keyed by its dotted name so _section's messages read "storage.s3.<key>".
+    s = _section({"storage.s3": storage.get("s3", {})}, "storage.s3",
+                 {"bucket", "prefix", "region", "endpoint_url", "addressing_style", "connect_timeout_s",
+                  "read_timeout_s", "max_attempts", "max_pool_connections"})
+    d = S3Settings()
+    bucket = _str("storage.s3.bucket", s.get("bucket", d.bucket))
+    if required and not bucket:
+        raise ConfigError('storage.s3.bucket: required when storage.backend = "s3"')
+    endpoint_url = _str("storage.s3.endpoint_url", s.get("endpoint_url", d.endpoint_url)).rstrip("/")
+    if endpoint_url and not endpoint_url.startswith(("http://", "https://")):
+        raise ConfigError(f"storage.s3.endpoint_url: must start with http:// or https://, got {endpoint_url!r}")
+    return S3Settings(
+        bucket=bucket,
+        prefix=_s3_prefix(s.get("prefix", d.prefix)),
+        region=_str("storage.s3.region", s.get("region", d.region)),
+        endpoint_url=endpoint_url,
+        addressing_style=_choice("storage.s3.addressing_style", s.get("addressing_style", d.addressing_style),
+                                 ("auto", "path", "virtual")),
+        connect_timeout_s=_float("storage.s3.connect_timeout_s", s.get("connect_timeout_s", d.connect_timeout_s)),
+        read_timeout_s=_float("storage.s3.read_timeout_s", s.get("read_timeout_s", d.read_timeout_s)),
+        max_attempts=_int("storage.s3.max_attempts", s.get("max_attempts", d.max_attempts), maximum=10),
+        max_pool_connections=_int("storage.s3.max_pool_connections",
+                                  s.get("max_pool_connections", d.max_pool_connections), minimum=0),
+    )
+
+
 def _storage(raw: Mapping[str, Any], base_dir: Path) -> StorageSettings:
-    s = _section(raw, "storage", {"backend", "path"})
-    backend = _choice("storage.backend", s.get("backend", "local"), ("local",))
+    s = _section(raw, "storage", {"backend", "path", "s3"})
+    backend = _choice("storage.backend", s.get("backend", "local"), ("local", "s3"))
     path = Path(_str("storage.path", s.get("path", "data"))).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    return StorageSettings(backend=backend, path=path)
+    return StorageSettings(backend=backend, path=path, s3=_s3(s, required=backend == "s3"))
 
 
 def _auth(raw: Mapping[str, Any]) -> AuthSettings:
@@ -250,21 +306,28 @@ def _limits(raw: Mapping[str, Any]) -> LimitSettings:
 
 
 def _render(raw: Mapping[str, Any]) -> RenderSettings:
-    s = _section(raw, "render", {"max_concurrent", "max_queue", "background"})
+    s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames"})
     d = RenderSettings()
+    animation = s.get("animation", d.animation)
+    if not isinstance(animation, bool):
+        raise ConfigError(f"render.animation: must be true or false, got {animation!r}")
     return RenderSettings(
         max_concurrent=_int("render.max_concurrent", s.get("max_concurrent", d.max_concurrent), minimum=0),
         max_queue=_int("render.max_queue", s.get("max_queue", d.max_queue), minimum=0),
         background=_colour("render.background", s.get("background", "#ffffff")),
+        animation=animation,
+        max_animation_frames=_int("render.max_animation_frames",
+                                  s.get("max_animation_frames", d.max_animation_frames)),
     )
 
 
 def _cache(raw: Mapping[str, Any]) -> CacheSettings:
-    s = _section(raw, "cache", {"memory_bytes", "meta_entries"})
+    s = _section(raw, "cache", {"memory_bytes", "meta_entries", "meta_ttl_s"})
     d = CacheSettings()
     return CacheSettings(
         memory_bytes=_int("cache.memory_bytes", s.get("memory_bytes", d.memory_bytes), minimum=0),
         meta_entries=_int("cache.meta_entries", s.get("meta_entries", d.meta_entries)),
+        meta_ttl_s=_float("cache.meta_ttl_s", s.get("meta_ttl_s", d.meta_ttl_s)),
     )
 
 
@@ -308,7 +371,10 @@ def _variants(raw: Mapping[str, Any]) -> VariantSettings:
         qualities=_sorted_ints("variants.qualities", s.get("qualities", list(d.qualities)), maximum=100),
         formats=tuple(dict.fromkeys(formats)),
     )
-    presets_raw = s.get("presets", DEFAULT_PRESETS)
+    presets_raw = s.get("presets")
+    if presets_raw is None:  # the built-in presets that fit this config's size lists
+        presets_raw = {name: p for name, p in DEFAULT_PRESETS.items()
+                       if p.get("w", v.widths[0]) in v.widths and p.get("h", v.heights[0]) in v.heights}
     if not isinstance(presets_raw, dict):
         raise ConfigError("variants.presets: must be a table of presets")
     presets = {name: _preset(f"variants.presets.{name}", p, v) for name, p in presets_raw.items()}

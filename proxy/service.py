@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from cachetools import LRUCache
+from cachetools import TTLCache
 
 from proxy.cache import ByteLRU, Entry, SingleFlight
 from proxy.config import Settings
@@ -30,8 +30,8 @@ from proxy.workpool import WorkPool
 log = logging.getLogger("proxy.service")
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
-_ORIGINAL_TYPES = CONTENT_TYPES | {"gif": "image/gif"}
+_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+_ANIMATED_OUTPUTS = ("webp", "gif")
 
 
 class NotFound(Exception):
@@ -72,10 +72,14 @@ def meta_key(image_id: str) -> str:
     return f"originals/{image_id}.json"
 
 
-def variant_key(geometry: Geometry, fmt: str, quality: int) -> str:
-    """Canonical name of a variant: one name per distinct output (PNG is lossless, so no q)."""
-    q = "" if fmt == "png" else f"-q{quality}"
-    return f"{geometry.key}{q}.{_EXT[fmt]}"
+def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
+    """Canonical name of a variant: one name per distinct output (PNG and GIF take no q).
+
+    Animated outputs are marked, so turning render.animation off or on never
+    serves a stored variant of the other kind.
+    """
+    q = "" if fmt in ("png", "gif") else f"-q{quality}"
+    return f"{geometry.key}{'-anim' if animated else ''}{q}.{_EXT[fmt]}"
 
 
 def make_etag(body: bytes) -> str:
@@ -89,7 +93,11 @@ class ImageService:
         self.store = store
         self.pool = pool
         self.variants = ByteLRU(settings.cache.memory_bytes)
-        self._meta: LRUCache[str, ImageMeta] = LRUCache(maxsize=settings.cache.meta_entries)
+        # Metadata is cached briefly, not forever: with several instances on one bucket, a
+        # DELETE on one must reach the others (their variant LRU entries are only served
+        # after this metadata check).
+        self._meta: TTLCache[str, ImageMeta] = TTLCache(maxsize=settings.cache.meta_entries,
+                                                        ttl=settings.cache.meta_ttl_s)
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
         self.renders = 0
         self.store_write_errors = 0
@@ -100,15 +108,17 @@ class ImageService:
         """Validate and sanitize `data`, store it once; return (meta, created)."""
         clean = await self.pool.run(sanitize, data, self.settings.sanitize, self.settings.limits)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
-        existing = await self.meta(image_id)
+        existing = await self.store.get(meta_key(image_id))  # the store, not a cache: it must be there
         if existing is not None:
-            return existing, False
+            meta = ImageMeta.from_json(existing)
+            self._meta[image_id] = meta
+            return meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
                          created=round(time.time(), 3))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the two writes leaves nothing that reads as an image.
-        await self.store.put(original_key(image_id), clean.data, _ORIGINAL_TYPES[clean.format])
+        await self.store.put(original_key(image_id), clean.data, CONTENT_TYPES[clean.format])
         await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
         return meta, True
@@ -136,16 +146,19 @@ class ImageService:
         meta = await self.meta(image_id)
         if meta is None:
             raise NotFound(image_id)
-        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha)
+        r = self.settings.render
+        animation = r.animation and 1 < meta.frames <= r.max_animation_frames
+        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
+        animated = animation and fmt in _ANIMATED_OUTPUTS
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
         quality = self.quality_for(fmt, request.q)
-        key = variant_key(geometry, fmt, quality)
+        key = variant_key(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         entry = self.variants.get(cache_key)
         if entry is not None:
             return Variant(entry, "memory", negotiated)
-        job = RenderJob(geometry, fmt, quality, self.settings.render.background, self.settings.encoders)
+        job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
         (entry, tier), leader = await self._flight.run(cache_key, lambda: self._load_or_render(image_id, key, job))
         return Variant(entry, tier if leader else "coalesced", negotiated)
 

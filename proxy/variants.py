@@ -19,7 +19,7 @@ from proxy.config import FITS, VariantSettings
 _PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p"}
 _FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover": "cover", "crop": "cover",
                 "fill": "cover"}
-_FMT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "avif": "avif", "png": "png", "auto": "auto"}
+_FMT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "avif": "avif", "png": "png", "gif": "gif", "auto": "auto"}
 KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p")
 
 

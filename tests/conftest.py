@@ -2,6 +2,10 @@
 
 End-to-end tests talk to `python -m proxy serve` over real HTTP with httpx, exactly
 as a user would run it; each server gets its own config file and data folder.
+Every test that uses `server` or `make_server` runs once per storage backend:
+local disk, and S3 over HTTP (moto's standalone server, one per test session,
+a fresh key prefix per service). `Server.stored_files()`/`stored()` read what
+the service really wrote, from disk or from the bucket.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+
+from s3server import AWS_ENV, MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -91,6 +98,9 @@ class Server:
     config: Path
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
+    s3: Any = None  # a boto3 client when the service stores in S3
+    bucket: str = ""
+    prefix: str = ""
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -142,25 +152,71 @@ class Server:
     def health(self) -> dict[str, Any]:
         return httpx.get(self.url + "/healthz", timeout=5).json()
 
-    def stored_files(self) -> set[str]:
-        """Every file under the data folder, relative, for 'nothing was written' checks."""
+    def stored_versions(self) -> dict[str, str]:
+        """Every stored key with a token that changes when the object is rewritten."""
+        if self.s3 is not None:
+            found = {}
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(self.prefix):]] = f"{obj['ETag']}@{obj['LastModified'].isoformat()}"
+            return found
         if not self.data.exists():
-            return set()
-        return {str(p.relative_to(self.data)) for p in self.data.rglob("*") if p.is_file()}
+            return {}
+        return {str(p.relative_to(self.data)): str(p.stat().st_mtime_ns) for p in self.data.rglob("*") if p.is_file()}
+
+    def stored_files(self) -> set[str]:
+        """Every stored key (originals/<id>, variants/<id>/...), for 'nothing was written' checks."""
+        return set(self.stored_versions())
+
+    def stored(self, key: str) -> bytes:
+        if self.s3 is not None:
+            return bytes(self.s3.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read())
+        return (self.data / key).read_bytes()
+
+    def variant_files(self, image_id: str) -> list[str]:
+        start = f"variants/{image_id}/"
+        return sorted(k[len(start):] for k in self.stored_files() if k.startswith(start))
 
 
 ServerFactory = Callable[..., Server]
 
 
+@pytest.fixture(scope="session")
+def shared_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto S3 server for the whole session; each service gets its own key prefix."""
+    moto = MotoServer(tmp_path_factory.mktemp("moto-shared") / "moto.log").start()
+    yield moto
+    moto.stop()
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, workers: int = 1,
+               env: dict[str, str] | None = None, **sections: dict[str, Any]) -> Server:
+    """A not-yet-started Server on `backend` (explicit `storage=` sections win)."""
+    if backend == "s3" and "storage" not in sections:
+        moto: MotoServer = request.getfixturevalue("shared_moto")
+        prefix = f"e2e-{uuid.uuid4().hex[:12]}"
+        s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
+              "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
+        sections = {"storage": {"backend": "s3", "s3": s3}} | sections
+        return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
+                      s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
+    sections = {"storage": {"path": "data"}} | sections
+    return Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+
+
 @pytest.fixture
-def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+def make_server(tmp_path_factory: pytest.TempPathFactory, backend: str,
+                request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
     """Start servers with config overrides: make_server(limits={"max_frames": 5})."""
     started: list[Server] = []
 
     def factory(workers: int = 1, env: dict[str, str] | None = None, **sections: dict[str, Any]) -> Server:
-        folder = tmp_path_factory.mktemp("server")
-        sections = {"storage": {"path": "data"}} | sections
-        server = Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+        server = new_server(tmp_path_factory.mktemp("server"), backend, request, workers, env, **sections)
         started.append(server)
         return server.start()
 
@@ -170,9 +226,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFact
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A default-config server shared by one test module."""
-    folder = tmp_path_factory.mktemp("shared-server")
-    srv = Server(folder, write_config(folder, {"storage": {"path": "data"}})).start()
+def server(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A default-config server shared by one test module (per backend)."""
+    srv = new_server(tmp_path_factory.mktemp("shared-server"), backend, request).start()
     yield srv
     srv.stop()

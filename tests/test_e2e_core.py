@@ -66,7 +66,7 @@ def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], m
         assert re.fullmatch(r"[0-9a-f]{32}", doc["id"])
         assert (doc["width"], doc["height"]) == upright_size(manifest[path]), path
         assert doc["format"] == "jpeg"  # the MPO camera file is a JPEG to users
-        assert doc["bytes"] == (server.data / "originals" / doc["id"]).stat().st_size
+        assert doc["bytes"] == len(server.stored(f"originals/{doc['id']}"))
         assert doc["url"] == f"{server.url}/img/{doc['id']}"
         assert set(doc["variants"]) == {"thumb", "small", "medium", "large"}
         assert doc["variants"]["small"] == f"{doc['url']}?p=small"
@@ -75,19 +75,19 @@ def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], m
 def test_stored_originals_have_no_metadata_and_no_gps(uploaded: dict[str, Any], manifest: dict[str, Any],
                                                      server: Server) -> None:
     for path, doc in uploaded.items():
-        stored = (server.data / "originals" / doc["id"]).read_bytes()
+        stored = server.stored(f"originals/{doc['id']}")
         assert_no_metadata(stored, path)
         im = Image.open(io.BytesIO(stored))
         assert im.format == "JPEG" and getattr(im, "n_frames", 1) == 1, path  # MPO preview frame gone
         assert im.getexif().get_ifd(0x8825) == {}, f"{path}: GPS IFD survived"
-        assert (server.data / "originals" / f"{doc['id']}.json").is_file()
+        assert f"originals/{doc['id']}.json" in server.stored_files()
     assert any(manifest[p]["has_gps"] == "yes" for p in uploaded), "the corpus must include GPS photos"
 
 
 def test_unrotated_jpeg_is_stored_losslessly(uploaded: dict[str, Any], server: Server, corpus: Path) -> None:
     """Orientation 1: the stored original decodes to exactly the uploaded pixels (no re-encode)."""
     doc = uploaded["photos/orientation_1.jpg"]
-    stored = Image.open(server.data / "originals" / doc["id"])
+    stored = Image.open(io.BytesIO(server.stored(f"originals/{doc['id']}")))
     source = Image.open(corpus / "photos/orientation_1.jpg")
     assert stored.tobytes() == source.tobytes()
 
@@ -97,13 +97,12 @@ def test_same_upload_twice_returns_same_id_and_writes_nothing(server: Server, co
     with server.client() as c:
         first = c.post("/img", files={"file": ("a.jpg", data, "image/jpeg")})
         assert first.status_code in (200, 201)
-        before = {p: (server.data / p).stat().st_mtime_ns for p in server.stored_files()}
+        before = server.stored_versions()
         again_raw = c.post("/img", content=data)
         again_multipart = c.post("/img", files={"file": ("other-name.png", data, "image/png")})
     assert again_raw.status_code == 200 and again_multipart.status_code == 200
     assert again_raw.json()["id"] == again_multipart.json()["id"] == first.json()["id"]
-    after = {p: (server.data / p).stat().st_mtime_ns for p in server.stored_files()}
-    assert after == before
+    assert server.stored_versions() == before
 
 
 # --------------------------------------------------------------------------- variants
@@ -122,8 +121,8 @@ def test_every_photo_renders_in_every_format_without_metadata(uploaded: dict[str
             assert im.size == (400, round(doc["height"] * 400 / doc["width"])), path
             assert_no_metadata(r.content, f"{path} as {fmt}")
             assert "icc_profile" not in im.info  # pixels are converted to sRGB instead
-            stored = server.data / "variants" / doc["id"]
-            assert any(p.suffix == {"jpeg": ".jpg"}.get(fmt, f".{fmt}") for p in stored.iterdir())
+            ext = {"jpeg": ".jpg"}.get(fmt, f".{fmt}")
+            assert any(name.endswith(ext) for name in server.variant_files(doc["id"]))
 
 
 def test_sizes_fits_presets_and_dpr(uploaded: dict[str, Any], server: Server) -> None:
@@ -181,7 +180,7 @@ def test_equivalent_requests_share_one_canonical_variant(uploaded: dict[str, Any
     with server.client() as c:
         etags = {q: c.get(f"/img/{doc['id']}?{q}").headers["etag"] for q in queries}
     assert len(set(etags.values())) == 1, etags
-    stored = [p.name for p in (server.data / "variants" / doc["id"]).iterdir() if p.name.startswith("560x")]
+    stored = [name for name in server.variant_files(doc["id"]) if name.startswith("560x")]
     assert stored == ["560x373-q80.webp"]
 
 
@@ -252,7 +251,7 @@ def test_bad_parameters_get_400_listing_what_is_allowed(uploaded: dict[str, Any]
     base = f"/img/{uploaded['photos/orientation_7.jpg']['id']}"
     with server.client() as c:
         assert "400, 480" in assert_error(c.get(base + "?w=401"), 400, "bad_parameter")["detail"]
-        assert "webp" in assert_error(c.get(base + "?fmt=gif"), 400, "bad_parameter")["detail"]
+        assert "webp" in assert_error(c.get(base + "?fmt=bmp"), 400, "bad_parameter")["detail"]
         assert "thumb" in assert_error(c.get(base + "?p=huge"), 400, "bad_parameter")["detail"]
         assert "dpr" in assert_error(c.get(base + "?w=400&dpr=7"), 400, "bad_parameter")["detail"]
         assert_error(c.get(base + "?w=400&w=320"), 400, "bad_parameter")
@@ -274,7 +273,6 @@ def test_bad_parameters_get_400_listing_what_is_allowed(uploaded: dict[str, Any]
     ("hostile/gif_magic_js_polyglot.gif", 415, "unsupported_format"),
     ("hostile/ossfuzz-5730089102868480.sgi", 415, "unsupported_format"),
     ("hostile/timeout-060745d3f534ad6e4128c51d336ea5489182c69d.blp", 415, "unsupported_format"),
-    ("formats/heic_iphone11_p3.heic", 415, "unsupported_format"),
     ("hostile/jpeg_truncated.jpg", 422, "invalid_image"),
     ("hostile/jpeg_truncated_pixel6_gps.jpg", 422, "invalid_image"),
     ("hostile/png_truncated.png", 422, "invalid_image"),
@@ -417,7 +415,7 @@ def test_concurrent_requests_for_one_missing_variant_render_once(make_server: An
     assert {r.status_code for r in responses} == {200}
     assert len({r.content for r in responses}) == 1
     assert srv.health()["renders"] == 1
-    assert len(list((srv.data / "variants" / image).iterdir())) == 1
+    assert len(srv.variant_files(image)) == 1
 
 
 def test_delete_removes_original_variants_and_cache(make_server: Any, corpus: Path) -> None:

@@ -16,6 +16,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
+import pillow_heif
 from PIL import Image, ImageSequence
 
 from proxy.imaging.errors import ImageRejected, InvalidImage, TooManyFrames, TooManyPixels, UnsupportedFormat
@@ -27,6 +28,7 @@ PIL_FORMATS: dict[str, tuple[str, ...]] = {
     "webp": ("WEBP",),
     "gif": ("GIF",),
     "avif": ("AVIF",),
+    "heic": ("HEIF",),  # iPhone photos, via the pillow-heif plugin
     "bmp": ("BMP",),
     "tiff": ("TIFF",),
 }
@@ -42,6 +44,10 @@ def configure_pillow(max_pixels: int) -> None:
     """
     Image.MAX_IMAGE_PIXELS = max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+# Pillow's plugin registry is process-wide; HEIF joins it on import, like Pillow's own plugins.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 @contextmanager
@@ -67,8 +73,8 @@ def format_name(im: Image.Image) -> str:
 
 
 def frame_count(im: Image.Image) -> int:
-    """Animation frames; an MPO's extra frames are previews, not animation, so it counts as 1."""
-    if im.format == "MPO":
+    """Animation frames; MPO previews and HEIF image collections are not animation: they count as 1."""
+    if im.format in ("MPO", "HEIF"):
         return 1
     with guarded():
         return int(getattr(im, "n_frames", 1))

@@ -12,12 +12,21 @@ Policy (also in the README):
   upload (whose metadata lives in boxes we do not rewrite) or a fallback for an
   odd container re-encodes: JPEG at sanitize.jpeg_quality with the source's
   chroma subsampling, WebP losslessly when the source was lossless, AVIF at
-  sanitize.avif_quality. BMP and TIFF are stored as lossless PNG.
+  sanitize.avif_quality. BMP and TIFF are stored as lossless PNG. HEIC (iPhone)
+  is stored as a JPEG at sanitize.jpeg_quality with its ICC profile (Display P3):
+  every browser and every later render reads it, and variants then profit from
+  JPEG's reduced-scale decoding instead of a full HEVC decode per render.
+
+What is stored is what was validated: on the lossless path the stripped bytes
+themselves are fully decoded before they are accepted, so a container our
+parser reads differently from the decoder can never leave an undecodable
+original behind (it falls back to a re-encode of the decoded pixels).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 from PIL import Image, ImageSequence, JpegImagePlugin
@@ -39,7 +48,8 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 # Where a re-encode puts each input format.
-_STORED_AS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "bmp": "png", "tiff": "png"}
+_STORED_AS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "heic": "jpeg",
+              "bmp": "png", "tiff": "png"}
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"}
 
 
@@ -57,24 +67,32 @@ def sanitize(data: bytes, policy: SanitizeSettings, limits: LimitSettings) -> Sa
     """Validate `data` and return the bytes to store; raises ImageRejected subclasses."""
     im = open_checked(data, policy.formats, limits.max_pixels, limits.max_frames)
     fmt, frames, turn = format_name(im), frame_count(im), orientation(im)
-    decode_all(im)
     alpha = has_alpha(im)
-    out: bytes | None = None
-    if turn == 1 and fmt in STRIPPERS:
-        try:
-            out, stored = STRIPPERS[fmt](data), fmt
-        except MalformedContainer:
-            out = None  # Pillow decoded it, our container parser did not: re-encode instead
-    if out is None:
-        with guarded():
-            out, stored = _reencode(im, data, fmt, frames, turn, policy)
     width, height = im.size if turn < 5 else im.size[::-1]
+    if turn == 1 and fmt in STRIPPERS:
+        stripped = _stripped(data, fmt, policy, limits)
+        if stripped is not None:
+            return Sanitized(stripped, fmt, width, height, frames, alpha)
+    decode_all(im)  # corrupt or truncated originals fail here, before anything is written
+    with guarded():
+        out, stored = _reencode(im, data, fmt, frames, turn, alpha, policy)
     _verify(out, stored, width, height)
     return Sanitized(out, stored, width, height, frames, alpha)
 
 
+def _stripped(data: bytes, fmt: str, policy: SanitizeSettings, limits: LimitSettings) -> bytes | None:
+    """The losslessly stripped file, fully decoded once; None when it does not hold up."""
+    try:
+        out = STRIPPERS[fmt](data)
+        check = open_checked(out, policy.formats, limits.max_pixels, limits.max_frames)
+        decode_all(check)
+    except (MalformedContainer, InvalidImage, IndexError, ValueError, struct.error):
+        return None  # the caller decodes the original and re-encodes (or refuses it)
+    return out if format_name(check) == fmt else None
+
+
 def _verify(data: bytes, fmt: str, width: int, height: int) -> None:
-    """Re-open what we are about to store: right format and size, or refuse the upload."""
+    """Re-open what Pillow encoded: right format and size, or refuse the upload."""
     with guarded():
         check = Image.open(io.BytesIO(data))
         ok = format_name(check) == fmt and check.size == (width, height)
@@ -86,33 +104,34 @@ def _upright(im: Image.Image, turn: int) -> Image.Image:
     return im.transpose(_TRANSPOSE[turn]) if turn in _TRANSPOSE else im
 
 
-def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, policy: SanitizeSettings) -> tuple[bytes, str]:
-    target = _STORED_AS[fmt]
+def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, alpha: bool,
+              policy: SanitizeSettings) -> tuple[bytes, str]:
+    target = "png" if fmt == "heic" and alpha else _STORED_AS[fmt]
     icc = im.info.get("icc_profile")
+    transparency = im.info.get("transparency")  # read first: `frame` may be `im` itself
     out = io.BytesIO()
     if frames > 1:
         _save_animation(im, target, turn, out, policy)
         return out.getvalue(), target
     frame = _upright(im, turn)
-    frame.info = {}
+    frame.info = {}  # Pillow's writers copy comments and more from info; only what we pass may go
     if target == "jpeg":
-        sampling = JpegImagePlugin.get_sampling(im)
+        sampling = JpegImagePlugin.get_sampling(im) if fmt == "jpeg" else -1
         frame.save(out, "JPEG", quality=policy.jpeg_quality, subsampling=sampling if sampling >= 0 else 2,
                    icc_profile=icc, optimize=True)
     elif target == "png":
         if frame.mode not in _PNG_MODES:
             frame, icc = to_srgb(frame, icc), None
-        transparency = im.info.get("transparency")
-        extra = {"transparency": transparency} if transparency is not None and frame.mode in ("P", "L", "RGB") else {}
-        frame.save(out, "PNG", icc_profile=icc, **extra)
+        keep = transparency is not None and frame.mode in ("P", "L", "RGB")
+        frame.save(out, "PNG", icc_profile=icc, **({"transparency": transparency} if keep else {}))
     elif target == "webp":
-        frame = frame.convert("RGBA" if has_alpha(im) else "RGB")
+        frame = frame.convert("RGBA" if alpha else "RGB")
         frame.save(out, "WEBP", icc_profile=icc, **_webp_options(data, policy))
     elif target == "avif":
-        frame = frame.convert("RGBA" if has_alpha(im) else "RGB")
+        frame = frame.convert("RGBA" if alpha else "RGB")
         frame.save(out, "AVIF", quality=policy.avif_quality, icc_profile=icc)
     else:  # gif: has no EXIF orientation, so only the container fallback lands here
-        frame.save(out, "GIF")
+        frame.save(out, "GIF", **({"transparency": transparency} if transparency is not None else {}))
     return out.getvalue(), target
 
 
