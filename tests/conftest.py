@@ -195,11 +195,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, workers: int = 1,
-               env: dict[str, str] | None = None, **sections: dict[str, Any]) -> Server:
-    """A not-yet-started Server on `backend` (explicit `storage=` sections win)."""
+               env: dict[str, str] | None = None, prefix: str | None = None, **sections: dict[str, Any]) -> Server:
+    """A not-yet-started Server on `backend` (explicit `storage=` sections win).
+
+    On S3 each server gets a fresh key prefix unless `prefix` names one to share.
+    """
     if backend == "s3" and "storage" not in sections:
         moto: MotoServer = request.getfixturevalue("shared_moto")
-        prefix = f"e2e-{uuid.uuid4().hex[:12]}"
+        prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
         s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
               "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
         sections = {"storage": {"backend": "s3", "s3": s3}} | sections

@@ -1,0 +1,179 @@
+"""Scale-out on S3: stateless instances sharing one bucket, and storage failures mid-flight.
+
+Two uvicorn processes point at the same bucket and prefix (moto over HTTP). A
+variant rendered by one is served by the other from S3 with no second render;
+concurrent first requests on both leave a valid object; a delete on one
+reaches the other. Service-level tests inject S3 failures between the writes
+of an upload and after a render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import Server, new_server
+from proxy.config import S3Settings, parse_settings
+from proxy.service import ImageService, NotFound
+from proxy.storage import StorageError
+from proxy.storage.s3 import S3Store
+from proxy.variants import VariantRequest
+from proxy.workpool import WorkPool
+from s3server import AWS_ENV, MotoServer
+
+
+@pytest.fixture
+def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    prefix = f"pair-{uuid.uuid4().hex[:10]}"
+    servers = [new_server(tmp_path_factory.mktemp(name), "s3", request, prefix=prefix,
+                          cache={"meta_ttl_s": 0.5}).start() for name in ("a", "b")]
+    yield servers[0], servers[1]
+    for server in servers:
+        server.stop()
+
+
+def test_a_variant_rendered_on_one_instance_is_served_by_the_other(pair: tuple[Server, Server],
+                                                                   corpus: Path) -> None:
+    a, b = pair
+    queries = ["w=400&fmt=webp", "w=800&fmt=avif", "p=thumb&fmt=jpeg", "h=320&fmt=png"]
+    with a.client() as ca, b.client() as cb:
+        ids = [ca.post("/img", content=(corpus / p).read_bytes()).json()["id"]
+               for p in ("photos/nokia_8.3_5g_gps_9mp.jpg", "photos/orientation_6.jpg")]
+        first = {(i, q): ca.get(f"/img/{i}?{q}") for i in ids for q in queries}
+        second = {(i, q): cb.get(f"/img/{i}?{q}") for i in ids for q in queries}
+        assert cb.get(f"/img/{ids[0]}/meta").json()["id"] == ids[0]  # uploaded on a, known to b
+    assert {r.headers["x-cache-tier"] for r in first.values()} == {"render"}
+    assert {r.headers["x-cache-tier"] for r in second.values()} == {"store"}
+    assert all(first[k].content == second[k].content for k in first)
+    assert a.health()["renders"] == len(first) and b.health()["renders"] == 0  # one render per variant
+
+
+def test_concurrent_first_requests_on_both_instances_leave_a_valid_object(pair: tuple[Server, Server],
+                                                                         corpus: Path) -> None:
+    a, b = pair
+    with a.client() as ca:
+        image = ca.post("/img", content=(corpus / "photos/sony_hdr-as300_gps_8mp_mpo.jpg").read_bytes()).json()["id"]
+    widths = [320, 480, 640, 960, 1280]
+
+    async def both() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(client.get(f"{srv.url}/img/{image}?w={w}&fmt=webp")
+                                          for w in widths for srv in (a, b)))
+
+    responses = asyncio.run(both())
+    assert {r.status_code for r in responses} == {200}
+    for w in widths:
+        key = f"variants/{image}/" + next(n for n in a.variant_files(image) if n.startswith(f"{w}x"))
+        stored = a.stored(key)
+        served = {r.content for r in responses if r.url.params["w"] == str(w)}
+        assert served == {stored}, f"w={w}: both instances serve exactly the stored object"
+        assert Image.open(io.BytesIO(stored)).size[0] == w
+    assert a.health()["renders"] + b.health()["renders"] <= 2 * len(widths)
+
+
+def test_a_delete_on_one_instance_reaches_the_other(pair: tuple[Server, Server], corpus: Path) -> None:
+    a, b = pair
+    with a.client() as ca, b.client() as cb:
+        image = ca.post("/img", content=(corpus / "photos/orientation_2.jpg").read_bytes()).json()["id"]
+        assert ca.get(f"/img/{image}?w=200&fmt=webp").status_code == 200
+        assert ca.get(f"/img/{image}?w=200&fmt=webp").headers["x-cache-tier"] == "memory"
+        assert cb.delete(f"/img/{image}").status_code == 204
+        time.sleep(0.7)  # cache.meta_ttl_s = 0.5
+        assert ca.get(f"/img/{image}?w=200&fmt=webp").status_code == 404
+    assert a.stored_files() == set()
+
+
+def test_upload_during_an_outage_is_503_and_stores_nothing(tmp_path_factory: pytest.TempPathFactory,
+                                                           request: pytest.FixtureRequest, corpus: Path) -> None:
+    moto = MotoServer(tmp_path_factory.mktemp("moto-outage") / "moto.log").start()
+    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
+    srv = new_server(tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV,
+                     storage={"backend": "s3", "s3": s3}).start()
+    try:
+        moto.stop()
+        started = time.monotonic()
+        with srv.client() as c:
+            r = c.post("/img", content=(corpus / "photos/orientation_1.jpg").read_bytes())
+        assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
+        assert r.headers["retry-after"] and time.monotonic() - started < 10
+        assert httpx.get(srv.url + "/readyz").status_code == 503
+        moto.start()  # a fresh, empty bucket: nothing half-written survived
+        assert httpx.get(srv.url + "/readyz").status_code == 200
+        assert moto.client().list_objects_v2(Bucket=moto.bucket).get("KeyCount", 0) == 0
+    finally:
+        srv.stop()
+        moto.stop()
+
+
+# --------------------------------------------------------------------------- service level, injected faults
+
+
+class FlakyStore:
+    """A real S3Store whose puts fail for keys matching `fail_when` (an S3 outage at that moment)."""
+
+    def __init__(self, inner: S3Store, fail_when: str) -> None:
+        self.inner, self.fail_when = inner, fail_when
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        if self.fail_when in key:
+            raise StorageError(f"injected failure writing {key}")
+        await self.inner.put(key, data, content_type)
+
+
+def service_on(moto: MotoServer, fail_when: str) -> tuple[ImageService, S3Store]:
+    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": moto.bucket}}}, Path("."))
+    store = S3Store(S3Settings(bucket=moto.bucket, endpoint_url=moto.endpoint,
+                               prefix=f"faults-{uuid.uuid4().hex[:8]}/"), 4)
+    return ImageService(settings, FlakyStore(store, fail_when), WorkPool(2, 8, 30)), store  # type: ignore[arg-type]
+
+
+def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
+        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    data = (corpus / "photos/orientation_3.jpg").read_bytes()
+
+    async def scenario() -> None:
+        broken, store = service_on(shared_moto, ".json")
+        with pytest.raises(StorageError):
+            await broken.ingest(data)
+        healthy = ImageService(broken.settings, store, broken.pool)
+        image_id = (await healthy.ingest(data))[0].id  # a retry works, and is a new image (201)
+        await store.delete(f"originals/{image_id}.json")  # the state the failed upload left
+        for service in (broken, healthy):
+            service._meta.clear()
+            with pytest.raises(NotFound):
+                await service.variant(image_id, VariantRequest(w=64, h=None, fit="inside", fmt="webp", q=None), "")
+        meta, created = await healthy.ingest(data)
+        assert created and meta.id == image_id
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_variant_that_cannot_be_stored_is_still_served_and_counted(
+        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+    async def scenario() -> None:
+        service, store = service_on(shared_moto, "variants/")
+        meta, _ = await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes())
+        variant = await service.variant(meta.id, VariantRequest(w=200, h=None, fit="inside", fmt="webp", q=None), "")
+        assert variant.tier == "render" and Image.open(io.BytesIO(variant.entry.body)).size == (200, 133)
+        assert service.store_write_errors == 1
+        assert await store.get(f"variants/{meta.id}/200x133-q80.webp") is None
+        await store.close()
+
+    asyncio.run(scenario())
