@@ -247,3 +247,66 @@ def test_accepted_hostile_files_are_stored_clean(uploaded_formats: dict[str, Any
 def test_corpus_lists_are_not_empty(corpus: Path) -> None:
     assert len(GOOD) >= 20 and len(BAD) >= 15
     assert corpus_files("formats") and corpus_files("hostile")
+
+
+# --------------------------------------------------------------------------- generated bombs and limits
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG header declaring width x height, with a few hundred bytes of real data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 100_000, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _jpeg_bomb() -> bytes:
+    """A small real JPEG whose SOF0 header is patched to claim 65000 x 65000."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (65000).to_bytes(2, "big") * 2
+    return bytes(data)
+
+
+def _webp_bomb() -> bytes:
+    """A small lossless WebP whose VP8L header is patched to claim 16384 x 16384."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    at = data.index(b"VP8L") + 9  # after fourcc, size and the 0x2f signature byte
+    bits = (16383) | (16383 << 14) | (int.from_bytes(data[at:at + 4], "little") & ~((1 << 28) - 1))
+    data[at:at + 4] = bits.to_bytes(4, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name,make", [("png", lambda: _png_bomb(100_000, 100_000)), ("jpeg", _jpeg_bomb),
+                                       ("webp", _webp_bomb)])
+def test_generated_bombs_are_refused_from_the_header(server: Server, name: str, make: Any) -> None:
+    import time
+
+    data = make()
+    assert len(data) < 2000
+    before = server.stored_versions()
+    started = time.monotonic()
+    with server.client() as c:
+        r = c.post("/img", content=data)
+    assert r.status_code == 422 and r.json()["error"] == "too_many_pixels", (name, r.text)
+    assert time.monotonic() - started < 5
+    assert server.stored_versions() == before
+
+
+def test_pixel_limit_is_exact(make_server: Any) -> None:
+    srv = make_server(limits={"max_pixels": 4_000_000})
+    at_limit, over = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (2000, 2000), (1, 2, 3)).save(at_limit, "PNG")
+    Image.new("RGB", (2001, 2000), (1, 2, 3)).save(over, "PNG")
+    with srv.client() as c:
+        assert c.post("/img", content=at_limit.getvalue()).status_code == 201
+        assert_error(c.post("/img", content=over.getvalue()), 422, "too_many_pixels")
