@@ -310,3 +310,22 @@ def test_pixel_limit_is_exact(make_server: Any) -> None:
     with srv.client() as c:
         assert c.post("/img", content=at_limit.getvalue()).status_code == 201
         assert_error(c.post("/img", content=over.getvalue()), 422, "too_many_pixels")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "AVIF", "JPEG", "TIFF"])
+def test_orientation_one_to_eight_in_every_format(server: Server, fmt: str) -> None:
+    """An asymmetric picture tagged with each EXIF orientation comes out as Pillow's exif_transpose shows it."""
+    base = Image.new("RGB", (96, 48), (255, 255, 255))
+    base.paste((230, 20, 20), (0, 0, 32, 16))  # a red block in one corner
+    base.paste((20, 20, 230), (64, 32, 96, 48))  # a blue one in the opposite corner
+    with server.client() as c:
+        for orientation in range(1, 9):
+            exif = Image.Exif()
+            exif[0x0112] = orientation
+            upload = io.BytesIO()
+            base.save(upload, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+            expected = ImageOps.exif_transpose(Image.open(io.BytesIO(upload.getvalue()))).convert("RGB")
+            image = c.post("/img", content=upload.getvalue()).json()["id"]
+            out = Image.open(io.BytesIO(c.get(f"/img/{image}?fmt=png").content)).convert("RGB")
+            assert out.size == expected.size, (fmt, orientation)
+            assert mean_error(out, expected) < 10, (fmt, orientation)

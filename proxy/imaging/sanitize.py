@@ -66,14 +66,17 @@ class Sanitized:
 def sanitize(data: bytes, policy: SanitizeSettings, limits: LimitSettings) -> Sanitized:
     """Validate `data` and return the bytes to store; raises ImageRejected subclasses."""
     im = open_checked(data, policy.formats, limits.max_pixels, limits.max_frames)
-    fmt, frames, turn = format_name(im), frame_count(im), orientation(im)
+    fmt, frames = format_name(im), frame_count(im)
     alpha = has_alpha(im)
-    width, height = im.size if turn < 5 else im.size[::-1]
-    if turn == 1 and fmt in STRIPPERS:
+    if fmt in STRIPPERS and orientation(im) == 1:
         stripped = _stripped(data, fmt, policy, limits)
         if stripped is not None:
-            return Sanitized(stripped, fmt, width, height, frames, alpha)
+            return Sanitized(stripped, fmt, im.width, im.height, frames, alpha)
     decode_all(im)  # corrupt or truncated originals fail here, before anything is written
+    # Read after decoding: Pillow's libtiff path applies a TIFF's orientation itself and
+    # drops the tag, so reading it earlier would turn the picture twice.
+    turn = orientation(im)
+    width, height = im.size if turn < 5 else im.size[::-1]
     with guarded():
         out, stored = _reencode(im, data, fmt, frames, turn, alpha, policy)
     _verify(out, stored, width, height)
