@@ -42,6 +42,18 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sign(settings: Settings, args: argparse.Namespace) -> int:
+    from proxy.signing import sign_url
+
+    key = args.key or (settings.security.signing_keys[0] if settings.security.signing_keys else "")
+    if not key:
+        print("no key: pass --key or set security.signing_keys in the config", file=sys.stderr)
+        return 2
+    for url in args.urls:
+        print(sign_url(url, key))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="resize-proxy", description="On-demand resizing image origin.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port to bind (default: server.port)")
     serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     check = commands.add_parser("check-config", help="validate the config and print a summary")
-    for sub in (serve, check):
+    sign = commands.add_parser("sign", help="print signed versions of image URLs (security.signing_keys)")
+    sign.add_argument("urls", nargs="+", metavar="URL", help="e.g. https://img.example.com/img/<id>?w=400")
+    sign.add_argument("--key", help="signing key (default: the first of security.signing_keys)")
+    for sub in (serve, check, sign):
         sub.add_argument("--config", default="config.toml", help="path to config.toml (default: ./config.toml)")
     args = parser.parse_args(argv)
     try:
@@ -58,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    return {"serve": _serve, "check-config": _check}[args.command](settings, args)
+    return {"serve": _serve, "check-config": _check, "sign": _sign}[args.command](settings, args)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             pool.shutdown()
+            await app.state.service.fetcher.close()
             await store.close()
 
     routes = [

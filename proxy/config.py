@@ -12,6 +12,7 @@ The value is parsed as a TOML value when it is one, otherwise taken as a string.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -140,6 +141,42 @@ class SanitizeSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """Signed URLs: with keys set, every image request needs a valid signature (`s=`)."""
+
+    signing_keys: tuple[str, ...] = ()  # the first signs; all verify (rotation)
+    max_width: int = 4096  # hard caps for signed requests, which may leave the allow-list
+    max_height: int = 4096
+    max_pixels: int = 16_777_216
+
+    @property
+    def signing(self) -> bool:
+        return bool(self.signing_keys)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Import from a URL (POST /img {"url": ...}): off until hosts are listed."""
+
+    allowed_hosts: tuple[str, ...] = ()  # exact host names (or IP literals) that may be fetched
+    allowed_networks: tuple[str, ...] = ()  # private/loopback CIDRs explicitly allowed (default: none)
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 20.0
+    max_redirects: int = 3  # followed only to the same host, each re-checked
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Per-client token buckets (per worker process). 0 disables a limit. Cached hits are never limited."""
+
+    uploads_per_minute: float = 60.0
+    upload_burst: int = 20
+    misses_per_minute: float = 600.0  # renders of variants not yet in any cache tier
+    miss_burst: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
@@ -150,6 +187,9 @@ class Settings:
     variants: VariantSettings = VariantSettings()
     encoders: EncoderSettings = EncoderSettings()
     sanitize: SanitizeSettings = SanitizeSettings()
+    security: SecuritySettings = SecuritySettings()
+    fetch: FetchSettings = FetchSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
 
     @property
     def render_slots(self) -> int:
@@ -410,7 +450,67 @@ def _sanitize(raw: Mapping[str, Any]) -> SanitizeSettings:
     )
 
 
-_SECTIONS = ("server", "storage", "auth", "limits", "render", "cache", "variants", "encoders", "sanitize")
+_SECTIONS = ("server", "storage", "auth", "limits", "render", "cache", "variants", "encoders", "sanitize", "security",
+             "fetch", "rate_limits")
+
+
+def _strings(key: str, value: Any, min_length: int = 1) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value] if value else []
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list of strings")
+    items = tuple(_str(f"{key}[{i}]", v) for i, v in enumerate(value))
+    for i, item in enumerate(items):
+        if len(item) < min_length:
+            raise ConfigError(f"{key}[{i}]: must be at least {min_length} characters")
+    return items
+
+
+def _security(raw: Mapping[str, Any]) -> SecuritySettings:
+    s = _section(raw, "security", {"signing_keys", "max_width", "max_height", "max_pixels"})
+    d = SecuritySettings()
+    return SecuritySettings(
+        signing_keys=_strings("security.signing_keys", s.get("signing_keys", []), min_length=32),
+        max_width=_int("security.max_width", s.get("max_width", d.max_width), maximum=65535),
+        max_height=_int("security.max_height", s.get("max_height", d.max_height), maximum=65535),
+        max_pixels=_int("security.max_pixels", s.get("max_pixels", d.max_pixels)),
+    )
+
+
+def _fetch(raw: Mapping[str, Any]) -> FetchSettings:
+    s = _section(raw, "fetch", {"allowed_hosts", "allowed_networks", "connect_timeout_s", "read_timeout_s",
+                                "total_timeout_s", "max_redirects"})
+    d = FetchSettings()
+    networks = _strings("fetch.allowed_networks", s.get("allowed_networks", []))
+    for i, net in enumerate(networks):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"fetch.allowed_networks[{i}]: not a network, got {net!r}") from None
+    return FetchSettings(
+        allowed_hosts=tuple(h.lower().strip("[]") for h in _strings("fetch.allowed_hosts", s.get("allowed_hosts", []))),
+        allowed_networks=networks,
+        connect_timeout_s=_float("fetch.connect_timeout_s", s.get("connect_timeout_s", d.connect_timeout_s)),
+        read_timeout_s=_float("fetch.read_timeout_s", s.get("read_timeout_s", d.read_timeout_s)),
+        total_timeout_s=_float("fetch.total_timeout_s", s.get("total_timeout_s", d.total_timeout_s)),
+        max_redirects=_int("fetch.max_redirects", s.get("max_redirects", d.max_redirects), minimum=0, maximum=10),
+    )
+
+
+def _rate_limits(raw: Mapping[str, Any]) -> RateLimitSettings:
+    s = _section(raw, "rate_limits", {"uploads_per_minute", "upload_burst", "misses_per_minute", "miss_burst"})
+    d = RateLimitSettings()
+
+    def rate(key: str, default: float) -> float:
+        value = s.get(key, default)
+        return 0.0 if value == 0 else _float(f"rate_limits.{key}", value)
+
+    return RateLimitSettings(
+        uploads_per_minute=rate("uploads_per_minute", d.uploads_per_minute),
+        upload_burst=_int("rate_limits.upload_burst", s.get("upload_burst", d.upload_burst)),
+        misses_per_minute=rate("misses_per_minute", d.misses_per_minute),
+        miss_burst=_int("rate_limits.miss_burst", s.get("miss_burst", d.miss_burst)),
+    )
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -447,6 +547,9 @@ def parse_settings(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, st
         variants=_variants(raw),
         encoders=_encoders(raw),
         sanitize=_sanitize(raw),
+        security=_security(raw),
+        fetch=_fetch(raw),
+        rate_limits=_rate_limits(raw),
     )
 
 

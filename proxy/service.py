@@ -23,8 +23,10 @@ from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
 from proxy.imaging.sanitize import sanitize
 from proxy.negotiate import pick_format
+from proxy.ratelimit import TokenBuckets
+from proxy.remote import Fetcher
 from proxy.storage import StorageError, Store
-from proxy.variants import VariantRequest
+from proxy.variants import BadParameter, VariantRequest
 from proxy.workpool import WorkPool
 
 log = logging.getLogger("proxy.service")
@@ -99,6 +101,11 @@ class ImageService:
         self._meta: TTLCache[str, ImageMeta] = TTLCache(maxsize=settings.cache.meta_entries,
                                                         ttl=settings.cache.meta_ttl_s)
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
+        limits = settings.rate_limits
+        self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
+        self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
+        self.misses = TokenBuckets("renders of new variants", settings.rate_limits.misses_per_minute,
+                                   settings.rate_limits.miss_burst)
         self.renders = 0
         self.store_write_errors = 0
 
@@ -123,6 +130,10 @@ class ImageService:
         self._meta[image_id] = meta
         return meta, True
 
+    async def ingest_url(self, url: str) -> tuple[ImageMeta, bool]:
+        """Fetch `url` under the SSRF rules of proxy.remote, then ingest it like an upload."""
+        return await self.ingest(await self.fetcher.fetch(url))
+
     # ---------------------------------------------------------------- read
 
     async def meta(self, image_id: str) -> ImageMeta | None:
@@ -142,7 +153,7 @@ class ImageService:
         e = self.settings.encoders
         return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
 
-    async def variant(self, image_id: str, request: VariantRequest, accept: str) -> Variant:
+    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "") -> Variant:
         meta = await self.meta(image_id)
         if meta is None:
             raise NotFound(image_id)
@@ -151,6 +162,9 @@ class ImageService:
         fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
         animated = animation and fmt in _ANIMATED_OUTPUTS
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
+        if request.max_pixels is not None and geometry.width * geometry.height > request.max_pixels:
+            raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
+                               f"{request.max_pixels}-pixel hard cap for signed URLs")
         quality = self.quality_for(fmt, request.q)
         key = variant_key(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
@@ -159,14 +173,16 @@ class ImageService:
         if entry is not None:
             return Variant(entry, "memory", negotiated)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
-        (entry, tier), leader = await self._flight.run(cache_key, lambda: self._load_or_render(image_id, key, job))
+        (entry, tier), leader = await self._flight.run(
+            cache_key, lambda: self._load_or_render(image_id, key, job, client))
         return Variant(entry, tier if leader else "coalesced", negotiated)
 
-    async def _load_or_render(self, image_id: str, key: str, job: RenderJob) -> tuple[Entry, str]:
+    async def _load_or_render(self, image_id: str, key: str, job: RenderJob, client: str) -> tuple[Entry, str]:
         stored = f"variants/{image_id}/{key}"
         body = await self.store.get(stored)
         tier = "store"
         if body is None:
+            self.misses.take(client)  # only real renders are rate limited, never hits
             original = await self.store.get(original_key(image_id))
             if original is None:
                 raise NotFound(image_id)

@@ -199,7 +199,9 @@ def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, worke
     """A not-yet-started Server on `backend` (explicit `storage=` sections win).
 
     On S3 each server gets a fresh key prefix unless `prefix` names one to share.
+    Rate limits are off unless a test sets them: tests upload in bulk on purpose.
     """
+    sections = {"rate_limits": {"uploads_per_minute": 0, "misses_per_minute": 0}} | sections
     if backend == "s3" and "storage" not in sections:
         moto: MotoServer = request.getfixturevalue("shared_moto")
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"

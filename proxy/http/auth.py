@@ -19,6 +19,11 @@ def is_loopback(host: str) -> bool:
     return bool((mapped or addr).is_loopback)
 
 
+def client_id(request: Request) -> str:
+    """The client's address (uvicorn resolves X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else ""
+
+
 def require_writer(request: Request, tokens: tuple[str, ...]) -> None:
     """Raise 401/403 unless the request may write. Tokens are compared in constant time."""
     if not tokens:

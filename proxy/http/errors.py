@@ -9,12 +9,15 @@ or `no-store`, never the year-long `immutable` of images.
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proxy.imaging.errors import ImageRejected, UnsupportedFormat
+from proxy.ratelimit import RateLimited
+from proxy.remote import FetchFailed, FetchRefused, FetchTooLarge
 from proxy.service import NotFound
 from proxy.storage import StorageError
 from proxy.variants import BadParameter
@@ -22,6 +25,13 @@ from proxy.workpool import Overloaded, WorkTimeout
 
 log = logging.getLogger("proxy.http")
 ERROR_MAX_AGE = 10  # seconds a CDN may keep a 400/404
+# Non-image answers are data, never a document to render or frame.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+def api_headers(cache_control: str) -> dict[str, str]:
+    """Headers for every JSON (non-image) answer."""
+    return {"cache-control": cache_control, "x-content-type-options": "nosniff", "content-security-policy": API_CSP}
 
 
 class ApiError(Exception):
@@ -32,11 +42,8 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     cache = f"public, max-age={ERROR_MAX_AGE}" if status in (400, 404) else "no-store"
-    return JSONResponse(
-        {"error": code, "detail": detail},
-        status_code=status,
-        headers={"cache-control": cache, "x-content-type-options": "nosniff"} | (headers or {}),
-    )
+    return JSONResponse({"error": code, "detail": detail}, status_code=status,
+                        headers=api_headers(cache) | (headers or {}))
 
 
 def _mapped(exc: Exception) -> ApiError:
@@ -48,6 +55,14 @@ def _mapped(exc: Exception) -> ApiError:
         return ApiError(404, "not_found", "no image with that id")
     if isinstance(exc, ImageRejected):
         return ApiError(415 if isinstance(exc, UnsupportedFormat) else 422, exc.code, str(exc))
+    if isinstance(exc, RateLimited):
+        return ApiError(429, "rate_limited", str(exc), {"retry-after": str(max(1, math.ceil(exc.retry_after)))})
+    if isinstance(exc, FetchRefused):
+        return ApiError(exc.status, "fetch_refused", str(exc))
+    if isinstance(exc, FetchTooLarge):
+        return ApiError(413, "payload_too_large", str(exc))
+    if isinstance(exc, FetchFailed):
+        return ApiError(422, "fetch_failed", str(exc))
     if isinstance(exc, Overloaded):
         return ApiError(503, "overloaded", f"too many renders in progress ({exc}); retry shortly", {"retry-after": "1"})
     if isinstance(exc, WorkTimeout):
@@ -69,4 +84,4 @@ async def handle(request: Request, exc: Exception) -> Response:
 
 
 HANDLED = (ApiError, BadParameter, NotFound, ImageRejected, Overloaded, WorkTimeout, StorageError, HTTPException,
-           Exception)
+           RateLimited, FetchRefused, FetchFailed, FetchTooLarge, Exception)

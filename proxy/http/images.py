@@ -11,11 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from proxy.http.auth import require_writer
-from proxy.http.errors import ApiError
+from proxy.http.auth import client_id, require_writer
+from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
 from proxy.service import ID_PATTERN, ImageService, NotFound, Variant
-from proxy.variants import parse_query
+from proxy.signing import SIGNATURE_PARAM, verify
+from proxy.variants import VariantRequest, parse_query
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 META_CACHE = "public, max-age=300"
@@ -50,10 +51,26 @@ def _headers(v: Variant) -> dict[str, str]:
     return headers
 
 
+def variant_request(request: Request, image: str) -> VariantRequest:
+    """The validated request; with signing on, only after its signature checks out (else 403)."""
+    settings = request.app.state.settings
+    items = request.query_params.multi_items()
+    security = settings.security
+    if not security.signing:
+        return parse_query(items, settings.variants)
+    given = [value for name, value in items if name == SIGNATURE_PARAM]
+    params = [(name, value) for name, value in items if name != SIGNATURE_PARAM]
+    if len(given) != 1 or not verify(security.signing_keys, image, params, given[0]):
+        raise ApiError(403, "bad_signature", "this URL needs a valid signature (s=); sign it with "
+                                             "`python -m proxy sign URL` or proxy.signing.sign_url")
+    return parse_query(params, settings.variants, security)
+
+
 async def get_image(request: Request) -> Response:
     service: ImageService = request.app.state.service
-    wanted = parse_query(request.query_params.multi_items(), request.app.state.settings.variants)
-    variant = await service.variant(image_id(request), wanted, request.headers.get("accept", ""))
+    image = image_id(request)
+    variant = await service.variant(image, variant_request(request, image), request.headers.get("accept", ""),
+                                    client_id(request))
     headers = _headers(variant)
     inm = request.headers.get("if-none-match")
     if inm is not None and etag_matches(inm, variant.entry.etag):
@@ -67,11 +84,10 @@ async def get_meta(request: Request) -> JSONResponse:
     meta = await service.meta(image_id(request))
     if meta is None:
         raise NotFound()
-    return JSONResponse(image_document(request, meta),
-                        headers={"cache-control": META_CACHE, "x-content-type-options": "nosniff"})
+    return JSONResponse(image_document(request, meta), headers=api_headers(META_CACHE))
 
 
 async def delete_image(request: Request) -> Response:
     require_writer(request, request.app.state.settings.auth.upload_tokens)
     await request.app.state.service.delete(image_id(request))
-    return Response(status_code=204, headers={"cache-control": "no-store"})
+    return Response(status_code=204, headers=api_headers("no-store"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from proxy.http.errors import error_response
+from proxy.http.errors import api_headers, error_response
 from proxy.storage import StorageError
 
-_NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+_NO_STORE = api_headers("no-store")
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import AsyncIterator
 
 from starlette.datastructures import UploadFile
@@ -9,8 +10,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from proxy.http.auth import require_writer
-from proxy.http.errors import ApiError
+from proxy.http.auth import client_id, require_writer
+from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
 from proxy.service import ImageService
 
@@ -59,13 +60,29 @@ async def file_from_multipart(request: Request, body: bytes) -> bytes:
         await form.close()
 
 
+def url_from_json(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "the JSON body does not parse; expected {\"url\": \"https://...\"}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("url"), str):
+        raise ApiError(400, "bad_request", "expected a JSON object {\"url\": \"https://...\"}")
+    return str(document["url"])
+
+
 async def upload(request: Request) -> JSONResponse:
+    """An image as the raw body, as multipart field `file`, or {"url": ...} to import it from the web."""
     settings = request.app.state.settings
     service: ImageService = request.app.state.service
     require_writer(request, settings.auth.upload_tokens)
+    service.uploads.take(client_id(request))  # before reading a byte of the body
     body = await read_limited(request, settings.limits.max_upload_bytes)
-    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        body = await file_from_multipart(request, body)
-    meta, created = await service.ingest(body)
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        meta, created = await service.ingest(await file_from_multipart(request, body))
+    elif content_type.startswith("application/json"):
+        meta, created = await service.ingest_url(url_from_json(body))
+    else:
+        meta, created = await service.ingest(body)
     return JSONResponse(image_document(request, meta), status_code=201 if created else 200,
-                        headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
+                        headers=api_headers("no-store"))

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from proxy.service import ImageMeta
+from proxy.signing import sign_url
 
 
 def base_url(request: Request) -> str:
@@ -17,7 +18,9 @@ def base_url(request: Request) -> str:
 
 def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
     url = f"{base_url(request)}/img/{meta.id}"
-    presets = request.app.state.settings.variants.presets
+    settings = request.app.state.settings
+    presets = settings.variants.presets
+    keys = settings.security.signing_keys
     return {
         "id": meta.id,
         "width": meta.width,
@@ -26,6 +29,7 @@ def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "bytes": meta.bytes,
         "frames": meta.frames,
         "has_alpha": meta.has_alpha,
-        "url": url,
-        "variants": {name: f"{url}?p={name}" for name in sorted(presets)},
+        "url": sign_url(url, keys[0]) if keys else url,
+        "variants": {name: sign_url(f"{url}?p={name}", keys[0]) if keys else f"{url}?p={name}"
+                     for name in sorted(presets)},
     }
