@@ -90,6 +90,7 @@ class RenderSettings:
     background: tuple[int, int, int] = (255, 255, 255)
     animation: bool = True  # animated originals give animated WebP/GIF variants
     max_animation_frames: int = 150  # more frames than this: first frame only
+    working_size: int = 1280  # long side of the working copy made at upload; 0: none
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ class EncoderSettings:
 
     jpeg_quality: int = 80
     webp_quality: int = 80
-    webp_method: int = 4
+    webp_method: int = 2  # measured: 2.4x faster than 4 for files 0.5% larger
     avif_quality: int = 60
-    avif_speed: int = 8
+    avif_speed: int = 9  # measured: 2.5x faster than 8 for files 1% larger
     png_compress_level: int = 6
 
 
@@ -346,7 +347,8 @@ def _limits(raw: Mapping[str, Any]) -> LimitSettings:
 
 
 def _render(raw: Mapping[str, Any]) -> RenderSettings:
-    s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames"})
+    s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames",
+                                 "working_size"})
     d = RenderSettings()
     animation = s.get("animation", d.animation)
     if not isinstance(animation, bool):
@@ -358,6 +360,7 @@ def _render(raw: Mapping[str, Any]) -> RenderSettings:
         animation=animation,
         max_animation_frames=_int("render.max_animation_frames",
                                   s.get("max_animation_frames", d.max_animation_frames)),
+        working_size=_int("render.working_size", s.get("working_size", d.working_size), minimum=0, maximum=8192),
     )
 
 

@@ -21,7 +21,8 @@ from proxy.cache import ByteLRU, Entry, SingleFlight
 from proxy.config import Settings
 from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
-from proxy.imaging.sanitize import sanitize
+from proxy.imaging.sanitize import Sanitized, sanitize
+from proxy.imaging.working import WorkingCopy, make_working_copy
 from proxy.negotiate import pick_format
 from proxy.ratelimit import TokenBuckets
 from proxy.remote import Fetcher
@@ -50,6 +51,8 @@ class ImageMeta:
     frames: int
     has_alpha: bool
     created: float
+    work_width: int = 0  # the working copy's size (0: none; render from the original)
+    work_height: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -72,6 +75,16 @@ def original_key(image_id: str) -> str:
 
 def meta_key(image_id: str) -> str:
     return f"originals/{image_id}.json"
+
+
+def work_key(image_id: str) -> str:
+    return f"originals/{image_id}.work"
+
+
+def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, WorkingCopy | None]:
+    """The upload's CPU work, in one pool job: sanitize, then derive the working copy."""
+    clean = sanitize(data, settings.sanitize, settings.limits)
+    return clean, make_working_copy(clean.data, settings.render.working_size)
 
 
 def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
@@ -101,6 +114,10 @@ class ImageService:
         self._meta: TTLCache[str, ImageMeta] = TTLCache(maxsize=settings.cache.meta_entries,
                                                         ttl=settings.cache.meta_ttl_s)
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
+        # (id, raw query, Accept) -> (cache key, negotiated): a repeated URL skips parsing and
+        # planning and goes straight to the memory LRU. Expires with the metadata.
+        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool]] = TTLCache(
+            maxsize=50_000, ttl=settings.cache.meta_ttl_s)
         limits = settings.rate_limits
         self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
         self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
@@ -113,7 +130,7 @@ class ImageService:
 
     async def ingest(self, data: bytes) -> tuple[ImageMeta, bool]:
         """Validate and sanitize `data`, store it once; return (meta, created)."""
-        clean = await self.pool.run(sanitize, data, self.settings.sanitize, self.settings.limits)
+        clean, work = await self.pool.run(prepare, data, self.settings)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
         existing = await self.store.get(meta_key(image_id))  # the store, not a cache: it must be there
         if existing is not None:
@@ -122,10 +139,13 @@ class ImageService:
             return meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
-                         created=round(time.time(), 3))
+                         created=round(time.time(), 3), work_width=work.width if work else 0,
+                         work_height=work.height if work else 0)
         # The original first, its metadata last: an image "exists" once its .json does,
-        # so a failure between the two writes leaves nothing that reads as an image.
+        # so a failure between the writes leaves nothing that reads as an image.
         await self.store.put(original_key(image_id), clean.data, CONTENT_TYPES[clean.format])
+        if work is not None:
+            await self.store.put(work_key(image_id), work.data, CONTENT_TYPES[work.format])
         await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
         return meta, True
@@ -153,7 +173,14 @@ class ImageService:
         e = self.settings.encoders
         return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
 
-    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "") -> Variant:
+    def memory_hit(self, memo_key: tuple[str, bytes, str]) -> Variant | None:
+        """The answer for a URL seen before whose variant is still in memory, without any parsing."""
+        found = self._memo.get(memo_key)
+        entry = self.variants.get(found[0]) if found is not None else None
+        return Variant(entry, "memory", found[1]) if entry is not None and found is not None else None
+
+    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
+                      memo_key: tuple[str, bytes, str] | None = None) -> Variant:
         meta = await self.meta(image_id)
         if meta is None:
             raise NotFound(image_id)
@@ -169,21 +196,32 @@ class ImageService:
         key = variant_key(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
+        if memo_key is not None:
+            self._memo[memo_key] = (cache_key, negotiated)
         entry = self.variants.get(cache_key)
         if entry is not None:
             return Variant(entry, "memory", negotiated)
+        source, geometry = self._source(meta, geometry)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
         (entry, tier), leader = await self._flight.run(
-            cache_key, lambda: self._load_or_render(image_id, key, job, client))
+            cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
         return Variant(entry, tier if leader else "coalesced", negotiated)
 
-    async def _load_or_render(self, image_id: str, key: str, job: RenderJob, client: str) -> tuple[Entry, str]:
+    @staticmethod
+    def _source(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
+        """Render from the working copy when the output fits in it, else from the original."""
+        if meta.work_width and geometry.width <= meta.work_width and geometry.height <= meta.work_height:
+            return work_key(meta.id), geometry.scaled(meta.work_width / meta.width, meta.work_height / meta.height)
+        return original_key(meta.id), geometry
+
+    async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
+                              client: str) -> tuple[Entry, str]:
         stored = f"variants/{image_id}/{key}"
         body = await self.store.get(stored)
         tier = "store"
         if body is None:
             self.misses.take(client)  # only real renders are rate limited, never hits
-            original = await self.store.get(original_key(image_id))
+            original = await self.store.get(source)
             if original is None:
                 raise NotFound(image_id)
             body = await self.pool.run(render, original, job)
@@ -207,5 +245,6 @@ class ImageService:
         await self.store.delete(meta_key(image_id))
         self._meta.pop(image_id, None)
         await self.store.delete(original_key(image_id))
+        await self.store.delete(work_key(image_id))
         await self.store.delete_prefix(f"variants/{image_id}/")
         self.variants.drop_image(image_id)

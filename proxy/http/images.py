@@ -69,8 +69,10 @@ def variant_request(request: Request, image: str) -> VariantRequest:
 async def get_image(request: Request) -> Response:
     service: ImageService = request.app.state.service
     image = image_id(request)
-    variant = await service.variant(image, variant_request(request, image), request.headers.get("accept", ""),
-                                    client_id(request))
+    accept = request.headers.get("accept", "")
+    memo_key = (image, request.scope["query_string"], accept)
+    variant = service.memory_hit(memo_key) or await service.variant(
+        image, variant_request(request, image), accept, client_id(request), memo_key)
     headers = _headers(variant)
     inm = request.headers.get("if-none-match")
     if inm is not None and etag_matches(inm, variant.entry.etag):

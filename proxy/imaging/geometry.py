@@ -16,12 +16,17 @@ from dataclasses import dataclass
 class Geometry:
     width: int  # output size
     height: int
-    crop: tuple[int, int, int, int] | None  # box in original pixels, None for the whole image
+    crop: tuple[float, float, float, float] | None  # box in source pixels, None for the whole image
 
     @property
     def key(self) -> str:
         """Stable text for the variant key; a crop is fully determined by the size and 'cover'."""
         return f"{self.width}x{self.height}" + ("-cover" if self.crop else "")
+
+    def scaled(self, sx: float, sy: float) -> Geometry:
+        """The same output taken from a source scaled by (sx, sy), e.g. the working copy."""
+        crop = self.crop and (self.crop[0] * sx, self.crop[1] * sy, self.crop[2] * sx, self.crop[3] * sy)
+        return Geometry(self.width, self.height, crop)
 
 
 def plan(src_w: int, src_h: int, w: int | None, h: int | None, fit: str) -> Geometry:

@@ -53,7 +53,7 @@ def render(original: bytes, job: RenderJob) -> bytes:
         if job.animated:
             return _render_animation(im, icc, job)
         im, box = _decode_reduced(im, job.geometry)
-        im = _resize(_resizable(im), job.geometry, box)
+        im = _resize(resizable(im), job.geometry, box)
         im = _output_mode(to_srgb(im, icc), job.fmt, job.background)
         return _encode(im, job)
 
@@ -72,7 +72,7 @@ def _decode_reduced(im: Image.Image, g: Geometry) -> tuple[Image.Image, tuple[fl
     return im, box
 
 
-def _resizable(im: Image.Image) -> Image.Image:
+def resizable(im: Image.Image) -> Image.Image:
     """Bring exotic modes to ones LANCZOS and the encoders handle (palette -> RGB(A), 16-bit -> 8-bit)."""
     if im.mode == "P":
         return im.convert("RGBA" if "transparency" in im.info else "RGB")
