@@ -21,3 +21,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data test-artifacts
+
+# Render speed vs a naive Pillow pipeline, then HTTP hits/misses vs a fixed-body app (see bench/README.md).
+bench: $(STAMP)
+	$(PY) bench/render_bench.py
+	$(PY) bench/http_bench.py

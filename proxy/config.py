@@ -90,7 +90,7 @@ class RenderSettings:
     background: tuple[int, int, int] = (255, 255, 255)
     animation: bool = True  # animated originals give animated WebP/GIF variants
     max_animation_frames: int = 150  # more frames than this: first frame only
-    working_size: int = 1280  # long side of the working copy made at upload; 0: none
+    working_sizes: tuple[int, ...] = (480, 800, 1280)  # long sides of the working copies made at upload
 
 
 @dataclass(frozen=True)
@@ -346,9 +346,16 @@ def _limits(raw: Mapping[str, Any]) -> LimitSettings:
     )
 
 
+def _working_sizes(value: Any) -> tuple[int, ...]:
+    """Sorted long sides, each 64..8192; an empty list turns working copies off."""
+    if value == []:
+        return ()
+    return _sorted_ints("render.working_sizes", value, maximum=8192)
+
+
 def _render(raw: Mapping[str, Any]) -> RenderSettings:
     s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames",
-                                 "working_size"})
+                                 "working_sizes"})
     d = RenderSettings()
     animation = s.get("animation", d.animation)
     if not isinstance(animation, bool):
@@ -360,7 +367,7 @@ def _render(raw: Mapping[str, Any]) -> RenderSettings:
         animation=animation,
         max_animation_frames=_int("render.max_animation_frames",
                                   s.get("max_animation_frames", d.max_animation_frames)),
-        working_size=_int("render.working_size", s.get("working_size", d.working_size), minimum=0, maximum=8192),
+        working_sizes=_working_sizes(s.get("working_sizes", list(d.working_sizes))),
     )
 
 

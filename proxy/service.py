@@ -22,7 +22,7 @@ from proxy.config import Settings
 from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
 from proxy.imaging.sanitize import Sanitized, sanitize
-from proxy.imaging.working import WorkingCopy, make_working_copy
+from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
 from proxy.negotiate import pick_format
 from proxy.ratelimit import TokenBuckets
 from proxy.remote import Fetcher
@@ -51,15 +51,16 @@ class ImageMeta:
     frames: int
     has_alpha: bool
     created: float
-    work_width: int = 0  # the working copy's size (0: none; render from the original)
-    work_height: int = 0
+    work: tuple[tuple[int, int], ...] = ()  # sizes of the working copies (see imaging.working)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> ImageMeta:
-        return cls(**json.loads(data))
+        fields = json.loads(data)
+        fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ def meta_key(image_id: str) -> str:
     return f"originals/{image_id}.json"
 
 
-def work_key(image_id: str) -> str:
-    return f"originals/{image_id}.work"
+def work_key(image_id: str, size: tuple[int, int]) -> str:
+    return f"originals/{image_id}.work-{size[0]}x{size[1]}"
 
 
-def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, WorkingCopy | None]:
-    """The upload's CPU work, in one pool job: sanitize, then derive the working copy."""
+def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCopy]]:
+    """The upload's CPU work, in one pool job: sanitize, then derive the working copies."""
     clean = sanitize(data, settings.sanitize, settings.limits)
-    return clean, make_working_copy(clean.data, settings.render.working_size)
+    return clean, make_working_copies(clean.data, settings.render.working_sizes)
 
 
 def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
@@ -139,13 +140,12 @@ class ImageService:
             return meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
-                         created=round(time.time(), 3), work_width=work.width if work else 0,
-                         work_height=work.height if work else 0)
+                         created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
         await self.store.put(original_key(image_id), clean.data, CONTENT_TYPES[clean.format])
-        if work is not None:
-            await self.store.put(work_key(image_id), work.data, CONTENT_TYPES[work.format])
+        for copy in work:
+            await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, CONTENT_TYPES[copy.format])
         await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
         return meta, True
@@ -209,10 +209,11 @@ class ImageService:
 
     @staticmethod
     def _source(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
-        """Render from the working copy when the output fits in it, else from the original."""
-        if meta.work_width and geometry.width <= meta.work_width and geometry.height <= meta.work_height:
-            return work_key(meta.id), geometry.scaled(meta.work_width / meta.width, meta.work_height / meta.height)
-        return original_key(meta.id), geometry
+        """Render from the smallest working copy that contains the output, else from the original."""
+        found = from_working_copy(geometry, (meta.width, meta.height), meta.work)
+        if found is None:
+            return original_key(meta.id), geometry
+        return work_key(meta.id, meta.work[found[0]]), found[1]
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
                               client: str) -> tuple[Entry, str]:
@@ -240,11 +241,13 @@ class ImageService:
 
     async def delete(self, image_id: str) -> None:
         """Remove the metadata (the image stops existing), the original and every stored variant."""
-        if await self.meta(image_id) is None and not await self.store.exists(original_key(image_id)):
+        meta = await self.meta(image_id)
+        if meta is None and not await self.store.exists(original_key(image_id)):
             raise NotFound(image_id)
         await self.store.delete(meta_key(image_id))
         self._meta.pop(image_id, None)
         await self.store.delete(original_key(image_id))
-        await self.store.delete(work_key(image_id))
+        for size in meta.work if meta else ():
+            await self.store.delete(work_key(image_id, size))
         await self.store.delete_prefix(f"variants/{image_id}/")
         self.variants.drop_image(image_id)

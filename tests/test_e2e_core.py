@@ -450,21 +450,24 @@ def test_healthz(server: Server) -> None:
 
 def test_working_copy_is_kept_for_large_originals_only(uploaded: dict[str, Any], server: Server,
                                                       corpus: Path) -> None:
-    big = uploaded["photos/nokia_8.3_5g_gps_9mp.jpg"]  # 4608x1976, over render.working_size (1280)
+    big = uploaded["photos/nokia_8.3_5g_gps_9mp.jpg"]  # 4608x1976, over both render.working_sizes
     with server.client() as c:
         small = c.post("/img", content=(corpus / "formats/jpeg_progressive.jpg").read_bytes()).json()  # 256x160
     keys = server.stored_files()
-    assert f"originals/{big['id']}.work" in keys
-    assert f"originals/{small['id']}.work" not in keys and f"originals/{small['id']}" in keys
-    work = server.stored(f"originals/{big['id']}.work")
-    assert Image.open(io.BytesIO(work)).format == "JPEG" and Image.open(io.BytesIO(work)).size == (1280, 549)
-    assert_no_metadata(work, "working copy")
+    levels = ((1280, 549), (800, 343), (480, 206))
+    assert {f"originals/{big['id']}.work-{w}x{h}" for w, h in levels} <= keys
+    assert not any(k.startswith(f"originals/{small['id']}.work") for k in keys)
+    assert f"originals/{small['id']}" in keys
+    for size in levels:
+        work = server.stored(f"originals/{big['id']}.work-{size[0]}x{size[1]}")
+        assert Image.open(io.BytesIO(work)).format == "JPEG" and Image.open(io.BytesIO(work)).size == size
+        assert_no_metadata(work, "working copy")
 
 
 def test_variants_from_the_working_copy_match_the_original(make_server: Any, corpus: Path) -> None:
     """The same requests with and without a working copy give (nearly) the same pixels."""
     data = (corpus / "photos/sony_hdr-as300_gps_8mp_mpo.jpg").read_bytes()
-    with_copy, without = make_server(), make_server(render={"working_size": 0})
+    with_copy, without = make_server(), make_server(render={"working_sizes": []})
     queries = ["w=400&fmt=png", "p=thumb&fmt=png", "w=800&h=400&fit=cover&fmt=png", "w=1600&fmt=png"]
     results = {}
     for srv in (with_copy, without):
@@ -472,8 +475,8 @@ def test_variants_from_the_working_copy_match_the_original(make_server: Any, cor
             image = c.post("/img", content=data).json()["id"]
             results[srv.port] = [Image.open(io.BytesIO(c.get(f"/img/{image}?{q}").content)).convert("RGB")
                                  for q in queries]
-    assert f"originals/{image}.work" in with_copy.stored_files()
-    assert f"originals/{image}.work" not in without.stored_files()
+    assert f"originals/{image}.work-480x270" in with_copy.stored_files()
+    assert not any(".work" in k for k in without.stored_files())
     for query, a, b in zip(queries, results[with_copy.port], results[without.port]):
         assert a.size == b.size, query
         difference = sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3

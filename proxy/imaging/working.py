@@ -1,16 +1,18 @@
-"""The working copy: a small sRGB rendition made once at upload, rendered from afterwards.
+"""Working copies: a small sRGB pyramid made once at upload, rendered from afterwards.
 
 Most variants are small (thumbnails, 320-800 px cards), yet decoding their
 source costs in proportion to the *source's* compressed size: even at 1/8 DCT
 scale, libjpeg must entropy-decode every byte of a 9 MP, 2 MB photo (about
-20 ms here, most of a render). So at upload, while the full image is being
-decoded anyway, we also keep a copy whose long side is `render.working_size`
-(1280 px by default): JPEG q90 with full chroma (4:4:4), or lossy WebP with
-lossless alpha when the image is transparent. Colours are converted to sRGB
-once here, so renders from it skip colour management too. A variant that fits
-inside the working copy renders from it (decoding ~3 ms instead of ~21);
-larger ones still use the original. Animations and images already that small
-get no working copy.
+20 ms here, most of a render). So at upload, while the image is being decoded
+anyway, we also keep copies whose long sides are `render.working_sizes`
+(480, 800 and 1280 px by default: common srcset widths, so those outputs
+need no resize at all): JPEG q90 with full chroma, or lossy WebP with
+lossless alpha when the image is transparent. Each level is resized (LANCZOS)
+from the next larger one, and colours are converted to sRGB once here, so
+renders skip colour management too. A variant renders from the smallest level
+that contains it: a 400 px WebP of a 9 MP photo decodes a 480 px copy (about
+1 ms) instead of the whole photo. Outputs larger than every level, animations,
+and images already that small use the original.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 
 from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import guarded
+from proxy.imaging.geometry import Geometry
 from proxy.imaging.render import resizable
 
 WORKING_QUALITY = 90
@@ -35,22 +38,45 @@ class WorkingCopy:
     height: int
 
 
-def make_working_copy(stored: bytes, max_side: int) -> WorkingCopy | None:
-    """A rendition of the sanitized original no larger than `max_side`, or None if not worth it."""
+def from_working_copy(g: Geometry, original: tuple[int, int],
+                      levels: tuple[tuple[int, int], ...]) -> tuple[int, Geometry] | None:
+    """(index of the smallest level containing the output, `g` re-expressed for it), or None."""
+    for index, (w, h) in sorted(enumerate(levels), key=lambda item: item[1][0] * item[1][1]):
+        if g.width <= w and g.height <= h:
+            return index, g.scaled(w / original[0], h / original[1])
+    return None
+
+
+def make_working_copies(stored: bytes, sizes: tuple[int, ...]) -> list[WorkingCopy]:
+    """Renditions of the sanitized original at each long side in `sizes` below its own, largest first."""
     with guarded():
         im = Image.open(io.BytesIO(stored))
         animated = getattr(im, "n_frames", 1) > 1 and im.format != "MPO"
-        if max_side <= 0 or animated or max(im.size) <= max_side:
-            return None
-        scale = max_side / max(im.size)
-        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        wanted = sorted((s for s in sizes if s < max(im.size)), reverse=True)
+        if animated or not wanted:
+            return []
         icc = im.info.get("icc_profile")
+        full = im.size
+        first = _size(full, wanted[0])
         if im.format == "JPEG":
-            im.draft(None, (size[0] * 2, size[1] * 2))  # keep 2x for a clean LANCZOS step
-        im = to_srgb(resizable(im).resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0), icc)
-        out = io.BytesIO()
-        if im.mode in ("RGBA", "LA"):
-            im.convert("RGBA").save(out, "WEBP", quality=WORKING_QUALITY, method=2)
-            return WorkingCopy(out.getvalue(), "webp", *size)
-        im.save(out, "JPEG", quality=WORKING_QUALITY, subsampling=0)
-        return WorkingCopy(out.getvalue(), "jpeg", *size)
+            im.draft(None, (first[0] * 2, first[1] * 2))  # keep 2x for a clean LANCZOS step
+        level = to_srgb(resizable(im).resize(first, Image.Resampling.LANCZOS, reducing_gap=2.0), icc)
+        copies = []
+        for side in wanted:
+            level = level.resize(_size(full, side), Image.Resampling.LANCZOS)
+            copies.append(_encode(level))
+        return copies
+
+
+def _size(full: tuple[int, int], side: int) -> tuple[int, int]:
+    scale = side / max(full)
+    return max(1, round(full[0] * scale)), max(1, round(full[1] * scale))
+
+
+def _encode(im: Image.Image) -> WorkingCopy:
+    out = io.BytesIO()
+    if im.mode in ("RGBA", "LA"):
+        im.convert("RGBA").save(out, "WEBP", quality=WORKING_QUALITY, method=2)
+        return WorkingCopy(out.getvalue(), "webp", *im.size)
+    im.save(out, "JPEG", quality=WORKING_QUALITY, subsampling=0)
+    return WorkingCopy(out.getvalue(), "jpeg", *im.size)
