@@ -1,20 +1,27 @@
-"""Command line: `python -m proxy serve|check-config` (also installed as `resize-proxy`)."""
+"""Command line: `python -m proxy serve|check-config|sign|upload|warm|purge|gc` (also `resize-proxy`)."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from proxy.asgi import CONFIG_ENV
-from proxy.config import ConfigError, Settings, load_settings
+from proxy import cli
+from proxy.config import CONFIG_ENV, METRICS_ENV, ConfigError, Settings, load_settings
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Before anything imports prometheus_client: a fresh folder shared by every worker.
+    metrics_dir = tempfile.mkdtemp(prefix="resize-proxy-metrics-")
+    atexit.register(shutil.rmtree, metrics_dir, True)
+    os.environ[METRICS_ENV] = metrics_dir
+    os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # inherited by every worker
     import uvicorn
 
-    os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # inherited by every worker
     uvicorn.run(
         "proxy.asgi:app_from_env",
         factory=True,
@@ -65,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     sign = commands.add_parser("sign", help="print signed versions of image URLs (security.signing_keys)")
     sign.add_argument("urls", nargs="+", metavar="URL", help="e.g. https://img.example.com/img/<id>?w=400")
     sign.add_argument("--key", help="signing key (default: the first of security.signing_keys)")
-    for sub in (serve, check, sign):
+    serve.set_defaults(handler=_serve)
+    check.set_defaults(handler=_check)
+    sign.set_defaults(handler=_sign)
+    for sub in (serve, check, sign, *cli.add_commands(commands)):
         sub.add_argument("--config", default="config.toml", help="path to config.toml (default: ./config.toml)")
     args = parser.parse_args(argv)
     try:
@@ -73,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    return {"serve": _serve, "check-config": _check, "sign": _sign}[args.command](settings, args)
+    return int(args.handler(settings, args))
 
 
 if __name__ == "__main__":

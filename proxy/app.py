@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from proxy import metrics
 from proxy.config import Settings
 from proxy.http import errors
 from proxy.http.images import delete_image, get_image, get_meta
-from proxy.http.ops import healthz, readyz
+from proxy.http.observe import Observe
+from proxy.http.ops import healthz, metrics_page, readyz
 from proxy.http.upload import upload
 from proxy.imaging.decode import configure_pillow
 from proxy.service import ImageService
@@ -22,7 +27,8 @@ from proxy.workpool import WorkPool
 log = logging.getLogger("proxy")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette:
+    """The ASGI app. `metrics_dir`: the prometheus multi-process folder shared by all workers."""
     configure_pillow(settings.limits.max_pixels)
 
     @asynccontextmanager
@@ -36,9 +42,12 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            # uvicorn has stopped accepting and let in-flight requests finish; renders still
+            # queued in the pool run to completion here before the store closes.
             pool.shutdown()
             await app.state.service.fetcher.close()
             await store.close()
+            metrics.worker_exited(os.getpid(), metrics_dir)
 
     routes = [
         Route("/img", upload, methods=["POST"]),
@@ -47,8 +56,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/img/{image_id}/meta", get_meta, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={exc: errors.handle for exc in errors.HANDLED})
+                    exception_handlers={exc: errors.handle for exc in errors.HANDLED},
+                    middleware=[Middleware(Observe, log_requests=settings.logging.access_log)])
     app.state.settings = settings
+    app.state.metrics_dir = metrics_dir
     return app

@@ -1,24 +1,38 @@
 """Entry point for uvicorn workers: each worker process builds its app from the same config.
 
 `python -m proxy serve` validates the config first (so errors surface before
-any worker starts), then passes its path down in PROXY_CONFIG. This module and
-the CLI are the only places that read the environment.
+any worker starts), then passes its path down in PROXY_CONFIG, and the shared
+metrics folder in PROMETHEUS_MULTIPROC_DIR. This module and the CLI are the
+only places that read the environment.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from starlette.applications import Starlette
 
 from proxy.app import create_app
-from proxy.config import load_settings
+from proxy.config import CONFIG_ENV, METRICS_ENV, Settings, load_settings
 
-CONFIG_ENV = "PROXY_CONFIG"
+
+def configure_logging(settings: Settings) -> None:
+    """Service logs as plain lines; access logs as bare JSON lines on stdout."""
+    logging.basicConfig(level=settings.logging.level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    access = logging.getLogger("proxy.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+        access.setLevel(logging.INFO)
 
 
 def app_from_env() -> Starlette:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    return create_app(load_settings(Path(os.environ.get(CONFIG_ENV, "config.toml")), os.environ))
+    settings = load_settings(Path(os.environ.get(CONFIG_ENV, "config.toml")), os.environ)
+    configure_logging(settings)
+    folder = os.environ.get(METRICS_ENV)
+    return create_app(settings, Path(folder) if folder else None)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "PROXY_"
+CONFIG_ENV = "PROXY_CONFIG"  # set by `serve` for its workers: which config to load
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself in every worker
 OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png", "gif")
 # Input formats (Pillow names) an operator may allow; MPO is folded into JPEG.
 INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "heic", "bmp", "tiff")
@@ -178,6 +180,12 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    access_log: bool = True  # one JSON line per request on stdout
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
@@ -191,6 +199,7 @@ class Settings:
     security: SecuritySettings = SecuritySettings()
     fetch: FetchSettings = FetchSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @property
     def render_slots(self) -> int:
@@ -461,7 +470,16 @@ def _sanitize(raw: Mapping[str, Any]) -> SanitizeSettings:
 
 
 _SECTIONS = ("server", "storage", "auth", "limits", "render", "cache", "variants", "encoders", "sanitize", "security",
-             "fetch", "rate_limits")
+             "fetch", "rate_limits", "logging")
+
+
+def _logging(raw: Mapping[str, Any]) -> LoggingSettings:
+    s = _section(raw, "logging", {"access_log", "level"})
+    access = s.get("access_log", True)
+    if not isinstance(access, bool):
+        raise ConfigError(f"logging.access_log: must be true or false, got {access!r}")
+    return LoggingSettings(access_log=access,
+                           level=_choice("logging.level", s.get("level", "info"), ("debug", "info", "warning", "error")))
 
 
 def _strings(key: str, value: Any, min_length: int = 1) -> tuple[str, ...]:
@@ -560,6 +578,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, st
         security=_security(raw),
         fetch=_fetch(raw),
         rate_limits=_rate_limits(raw),
+        logging=_logging(raw),
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 from cachetools import TTLCache
 
+from proxy import metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
 from proxy.config import Settings
 from proxy.imaging.geometry import Geometry, plan
@@ -82,6 +83,13 @@ def work_key(image_id: str, size: tuple[int, int]) -> str:
     return f"originals/{image_id}.work-{size[0]}x{size[1]}"
 
 
+def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
+    """render() and its duration, measured in the render thread (queue wait excluded)."""
+    started = time.perf_counter()
+    body = render(original, job)
+    return body, time.perf_counter() - started
+
+
 def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCopy]]:
     """The upload's CPU work, in one pool job: sanitize, then derive the working copies."""
     clean = sanitize(data, settings.sanitize, settings.limits)
@@ -96,6 +104,18 @@ def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = Fal
     """
     q = "" if fmt in ("png", "gif") else f"-q{quality}"
     return f"{geometry.key}{'-anim' if animated else ''}{q}.{_EXT[fmt]}"
+
+
+def default_quality(settings: Settings, fmt: str) -> int:
+    """The q a request without q= renders at (PNG and GIF ignore it)."""
+    e = settings.encoders
+    return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
+
+
+def is_animated(settings: Settings, meta: ImageMeta, fmt: str) -> bool:
+    """Whether a variant in `fmt` keeps every frame (config allows it and the format can)."""
+    r = settings.render
+    return r.animation and 1 < meta.frames <= r.max_animation_frames and fmt in _ANIMATED_OUTPUTS
 
 
 def make_etag(body: bytes) -> str:
@@ -137,6 +157,7 @@ class ImageService:
         if existing is not None:
             meta = ImageMeta.from_json(existing)
             self._meta[image_id] = meta
+            metrics.UPLOADS.labels("existing").inc()
             return meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
@@ -148,6 +169,7 @@ class ImageService:
             await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, CONTENT_TYPES[copy.format])
         await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
+        metrics.UPLOADS.labels("created").inc()
         return meta, True
 
     async def ingest_url(self, url: str) -> tuple[ImageMeta, bool]:
@@ -168,10 +190,7 @@ class ImageService:
         return meta
 
     def quality_for(self, fmt: str, requested: int | None) -> int:
-        if requested is not None:
-            return requested
-        e = self.settings.encoders
-        return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
+        return requested if requested is not None else default_quality(self.settings, fmt)
 
     def memory_hit(self, memo_key: tuple[str, bytes, str]) -> Variant | None:
         """The answer for a URL seen before whose variant is still in memory, without any parsing."""
@@ -185,9 +204,9 @@ class ImageService:
         if meta is None:
             raise NotFound(image_id)
         r = self.settings.render
-        animation = r.animation and 1 < meta.frames <= r.max_animation_frames
+        animation = is_animated(self.settings, meta, "webp")
         fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
-        animated = animation and fmt in _ANIMATED_OUTPUTS
+        animated = is_animated(self.settings, meta, fmt)
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
         if request.max_pixels is not None and geometry.width * geometry.height > request.max_pixels:
             raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
@@ -225,13 +244,15 @@ class ImageService:
             original = await self.store.get(source)
             if original is None:
                 raise NotFound(image_id)
-            body = await self.pool.run(render, original, job)
+            body, seconds = await self.pool.run(timed_render, original, job)
+            metrics.RENDER_SECONDS.labels(job.fmt).observe(seconds)
             self.renders += 1
             tier = "render"
             try:
                 await self.store.put(stored, body, CONTENT_TYPES[job.fmt])
             except StorageError as exc:  # still serve it; the next miss renders again
                 self.store_write_errors += 1
+                metrics.STORAGE_ERRORS.labels("variant_write").inc()
                 log.warning("variant rendered but not stored: %s (%s)", stored, exc)
         entry = Entry(body, CONTENT_TYPES[job.fmt], make_etag(body))
         self.variants.put((image_id, key), entry)

@@ -14,6 +14,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
+from proxy.metrics import RENDERS_IN_FLIGHT, RENDERS_QUEUED
+
 T = TypeVar("T")
 
 
@@ -39,11 +41,14 @@ class WorkPool:
         if self._slots.locked() and self.waiting >= self.max_queue:
             raise Overloaded(f"{self.running} renders running and {self.waiting} waiting")
         self.waiting += 1
+        RENDERS_QUEUED.inc()
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
+            RENDERS_QUEUED.dec()
         self.running += 1
+        RENDERS_IN_FLIGHT.inc()
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         future.add_done_callback(self._release)
         try:
@@ -53,6 +58,7 @@ class WorkPool:
 
     def _release(self, _: object) -> None:
         self.running -= 1
+        RENDERS_IN_FLIGHT.dec()
         self._slots.release()
 
     def shutdown(self) -> None:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from proxy import metrics
 from proxy.imaging.errors import ImageRejected, UnsupportedFormat
 from proxy.ratelimit import RateLimited
 from proxy.remote import FetchFailed, FetchRefused, FetchTooLarge
@@ -69,6 +70,7 @@ def _mapped(exc: Exception) -> ApiError:
         return ApiError(503, "render_timeout", str(exc), {"retry-after": "5"})
     if isinstance(exc, StorageError):
         log.warning("storage unavailable: %s", exc)
+        metrics.STORAGE_ERRORS.labels("request").inc()
         return ApiError(503, "storage_unavailable", "the image store did not answer; retry shortly",
                         {"retry-after": "5"})
     if isinstance(exc, HTTPException):
@@ -80,6 +82,8 @@ def _mapped(exc: Exception) -> ApiError:
 
 async def handle(request: Request, exc: Exception) -> Response:
     err = _mapped(exc)
+    if request.method == "POST" and request.url.path == "/img":
+        metrics.UPLOADS_REJECTED.labels(err.code).inc()
     return error_response(err.status, err.code, err.detail, err.headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from proxy import metrics
 from proxy.http.errors import api_headers, error_response
 from proxy.storage import StorageError
 
@@ -23,6 +24,12 @@ async def healthz(request: Request) -> JSONResponse:
         "renders_waiting": service.pool.waiting,
     }
     return JSONResponse(body, headers=_NO_STORE)
+
+
+async def metrics_page(request: Request) -> Response:
+    """Prometheus text format, aggregated over every worker process."""
+    body, content_type = metrics.exposition(request.app.state.metrics_dir)
+    return Response(body, media_type=content_type, headers=_NO_STORE)
 
 
 async def readyz(request: Request) -> Response:

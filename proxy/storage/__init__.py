@@ -29,6 +29,9 @@ class Store(Protocol):
     async def exists(self, key: str) -> bool:
         """Whether the object exists."""
 
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (a folder-like prefix ending in "/"), for maintenance, not requests."""
+
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object whose key starts with `prefix`; return how many went."""
 

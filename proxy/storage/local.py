@@ -67,6 +67,13 @@ class LocalStore:
         except OSError as exc:
             raise StorageError(f"write {key}: {exc}") from exc
 
+    def _list_keys(self, prefix: str) -> list[str]:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*")
+                      if p.is_file() and not p.name.startswith(_TMP_PREFIX))
+
     def _delete_prefix(self, prefix: str) -> int:
         path = self._path(prefix.rstrip("/"))
         if path.is_dir():
@@ -92,6 +99,9 @@ class LocalStore:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._list_keys, prefix)
 
     async def delete_prefix(self, prefix: str) -> int:
         return await asyncio.to_thread(self._delete_prefix, prefix)

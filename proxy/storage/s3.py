@@ -151,6 +151,15 @@ class S3Store:
                     deleted += self._delete_batch(keys)
         return deleted
 
+    def _list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        with _as_storage_error("list", self._where(prefix)):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self._page_size})
+            for page in pages:
+                keys += [item["Key"][len(self.prefix):] for item in page.get("Contents", [])]
+        return keys
+
     def _delete_batch(self, full_keys: list[str]) -> int:
         response = self._client.delete_objects(
             Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in full_keys], "Quiet": True})
@@ -178,6 +187,9 @@ class S3Store:
 
     async def delete(self, key: str) -> None:
         await self._run(self._delete, key)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await self._run(self._list_keys, prefix)
 
     async def delete_prefix(self, prefix: str) -> int:
         return await self._run(self._delete_prefix, prefix)

@@ -1,0 +1,149 @@
+"""Operator commands behind `python -m proxy` (and the `resize-proxy` script).
+
+`upload`, `warm` and `purge` talk to a running service over HTTP, like any
+client (base URL from --url, else server.public_url, else the configured
+host:port; the token from --token, else the first configured one; URLs are
+signed when signing keys are configured). `gc` works on the store directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from proxy.config import Settings
+from proxy.signing import sign_url
+
+TIMEOUT_S = 120.0
+
+
+def base_url(settings: Settings, args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    if settings.server.public_url:
+        return settings.server.public_url
+    return f"http://{settings.server.host}:{settings.server.port}"
+
+
+def _client(settings: Settings, args: argparse.Namespace) -> httpx.Client:
+    token = args.token or (settings.auth.upload_tokens[0] if settings.auth.upload_tokens else "")
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=base_url(settings, args), headers=headers, timeout=TIMEOUT_S)
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return f"{response.status_code} {body.get('error')}: {body.get('detail')}"
+    except ValueError:
+        return f"{response.status_code} {response.text[:200]}"
+
+
+def upload(settings: Settings, args: argparse.Namespace) -> int:
+    """Upload each file; print `<id> <url>` per file (errors on stderr, exit 1 if any)."""
+    failed = 0
+    with _client(settings, args) as client:
+        for name in args.files:
+            try:
+                response = client.post("/img", content=Path(name).read_bytes())
+            except (OSError, httpx.HTTPError) as exc:
+                print(f"{name}: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            if response.status_code in (200, 201):
+                doc = response.json()
+                print(f"{doc['id']} {doc['url']}  ({name}, {doc['width']}x{doc['height']}, "
+                      f"{'new' if response.status_code == 201 else 'already stored'})")
+            else:
+                print(f"{name}: {_problem(response)}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0
+
+
+def _progress(done: int, total: int, out: TextIO) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    out.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total}")
+    if done == total:
+        out.write("\n")
+    out.flush()
+
+
+def warm(settings: Settings, args: argparse.Namespace) -> int:
+    """Render every configured preset in each format ahead of time, with a progress bar on stderr."""
+    formats = args.formats.split(",") if args.formats else [f for f in ("avif", "webp", "jpeg")
+                                                             if f in settings.variants.formats]
+    keys = settings.security.signing_keys
+    paths = [f"/img/{image}?p={preset}&fmt={fmt}" for image in args.ids
+             for preset in sorted(settings.variants.presets) for fmt in formats]
+    failed = 0
+    with _client(settings, args) as client:
+        _progress(0, len(paths), sys.stderr)
+        for done, path in enumerate(paths, 1):
+            response = client.get(sign_url(path, keys[0]) if keys else path)
+            if response.status_code != 200:
+                print(f"\n{path}: {_problem(response)}", file=sys.stderr)
+                failed += 1
+            _progress(done, len(paths), sys.stderr)
+    print(f"warmed {len(paths) - failed} of {len(paths)} variants for {len(args.ids)} image(s)")
+    return 1 if failed else 0
+
+
+def purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete images: original, metadata, every stored variant (purge the CDN too)."""
+    failed = 0
+    with _client(settings, args) as client:
+        for image in args.ids:
+            response = client.delete(f"/img/{image}")
+            if response.status_code == 204:
+                print(f"purged {image}")
+            else:
+                print(f"{image}: {_problem(response)}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0
+
+
+def gc(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop stored variants the current config can no longer produce."""
+    from proxy.maintenance import collect_garbage
+    from proxy.storage import create_store
+
+    async def run() -> int:
+        store = create_store(settings.storage, settings.render_slots)
+        try:
+            report = await collect_garbage(settings, store, dry_run=args.dry_run)
+        finally:
+            await store.close()
+        for key in report.dropped:
+            print(f"{'would drop' if args.dry_run else 'dropped'} {key}")
+        print(f"gc: {report.images} image(s), kept {report.kept} variant(s), "
+              f"{'would drop' if args.dry_run else 'dropped'} {len(report.dropped)}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def add_commands(commands: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:  # type: ignore[type-arg]
+    """Register the operator commands; returns their parsers (they all take --config)."""
+    parsers = []
+    for name, fn, text in (("upload", upload, "upload files; prints ids and URLs"),
+                           ("warm", warm, "render the configured presets ahead of time"),
+                           ("purge", purge, "delete images and all their variants")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--url", help="service base URL (default: server.public_url or host:port)")
+        sub.add_argument("--token", help="bearer token (default: the first auth.upload_tokens)")
+        sub.set_defaults(handler=fn)
+        parsers.append(sub)
+    parsers[0].add_argument("files", nargs="+", metavar="FILE")
+    parsers[1].add_argument("ids", nargs="+", metavar="ID")
+    parsers[1].add_argument("--formats", help="comma-separated (default: avif,webp,jpeg as allowed)")
+    parsers[2].add_argument("ids", nargs="+", metavar="ID")
+    collect = commands.add_parser("gc", help="drop stored variants no longer allowed by the config")
+    collect.add_argument("--dry-run", action="store_true", help="only list what would go")
+    collect.set_defaults(handler=gc)
+    return parsers + [collect]

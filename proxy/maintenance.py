@@ -1,0 +1,74 @@
+"""Maintenance run from the CLI straight against the store: garbage-collect variants.
+
+`gc` keeps exactly the variants the current config can still produce and
+drops the rest: sizes, formats or qualities taken off the allow-list, the other
+kind after render.animation was switched, and variants of images whose
+metadata is gone. The allowed set is enumerated through the same code the
+service uses for requests (parse_query -> plan -> variant_key), so the two can
+never disagree. Variants made for signed off-list URLs are dropped too; they
+render again on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from proxy.config import FITS, Settings
+from proxy.imaging.geometry import plan
+from proxy.service import ImageMeta, default_quality, is_animated, meta_key, variant_key
+from proxy.storage import Store
+from proxy.variants import parse_query
+
+
+@dataclass
+class GcReport:
+    images: int = 0
+    kept: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+
+def _requests(settings: Settings) -> list[list[tuple[str, str]]]:
+    """Every size request the allow-list admits, as query pairs (format and quality vary separately)."""
+    v = settings.variants
+    sizes: list[list[tuple[str, str]]] = [[]]
+    for w, h in itertools.product([None, *v.widths], [None, *v.heights]):
+        pairs = [(name, str(value)) for name, value in (("w", w), ("h", h)) if value is not None]
+        sizes += [pairs + [("fit", fit)] for fit in FITS] if pairs else []
+    sizes += [[("p", name)] for name in v.presets]
+    return [size + ([("dpr", f"{d:g}")] if d != 1 else []) for size in sizes for d in v.dprs]
+
+
+def allowed_keys(meta: ImageMeta, settings: Settings, requests: list[list[tuple[str, str]]]) -> set[str]:
+    v = settings.variants
+    geometries = set()
+    for pairs in requests:
+        r = parse_query(pairs, v)
+        geometries.add(plan(meta.width, meta.height, r.w, r.h, r.fit))
+    keys = set()
+    for fmt in v.formats:
+        qualities = {default_quality(settings, fmt), *v.qualities}
+        animated = is_animated(settings, meta, fmt)
+        keys |= {variant_key(g, fmt, q, animated) for g in geometries for q in qualities}
+    return keys
+
+
+async def collect_garbage(settings: Settings, store: Store, dry_run: bool = False) -> GcReport:
+    report = GcReport()
+    requests = _requests(settings)
+    by_image: dict[str, list[str]] = {}
+    for key in await store.list_keys("variants/"):
+        image_id, _, name = key[len("variants/"):].partition("/")
+        by_image.setdefault(image_id, []).append(name)
+    for image_id, names in sorted(by_image.items()):
+        raw = await store.get(meta_key(image_id))
+        allowed = allowed_keys(ImageMeta.from_json(raw), settings, requests) if raw is not None else set()
+        report.images += 1
+        for name in names:
+            if name in allowed:
+                report.kept += 1
+                continue
+            report.dropped.append(f"variants/{image_id}/{name}")
+            if not dry_run:
+                await store.delete(f"variants/{image_id}/{name}")
+    return report
