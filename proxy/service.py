@@ -240,6 +240,7 @@ class ImageService:
         body = await self.store.get(stored)
         tier = "store"
         if body is None:
+            self.pool.check_capacity()  # refuse at once, before reading the original
             self.misses.take(client)  # only real renders are rate limited, never hits
             original = await self.store.get(source)
             if original is None:

@@ -37,9 +37,13 @@ class WorkPool:
         self.running = 0
         self.waiting = 0
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
+    def check_capacity(self) -> None:
+        """Raise Overloaded now if a job submitted now would be refused (fail before doing I/O)."""
         if self._slots.locked() and self.waiting >= self.max_queue:
             raise Overloaded(f"{self.running} renders running and {self.waiting} waiting")
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        self.check_capacity()
         self.waiting += 1
         RENDERS_QUEUED.inc()
         try:
