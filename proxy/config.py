@@ -332,16 +332,7 @@ def _storage(raw: Mapping[str, Any], base_dir: Path) -> StorageSettings:
 
 def _auth(raw: Mapping[str, Any]) -> AuthSettings:
     s = _section(raw, "auth", {"upload_tokens"})
-    tokens = s.get("upload_tokens", [])
-    if isinstance(tokens, str):
-        tokens = [tokens] if tokens else []
-    if not isinstance(tokens, list):
-        raise ConfigError("auth.upload_tokens: must be a list of strings")
-    parsed = tuple(_str(f"auth.upload_tokens[{i}]", t) for i, t in enumerate(tokens))
-    for i, token in enumerate(parsed):
-        if len(token) < 16:
-            raise ConfigError(f"auth.upload_tokens[{i}]: must be at least 16 characters")
-    return AuthSettings(upload_tokens=parsed)
+    return AuthSettings(upload_tokens=_strings("auth.upload_tokens", s.get("upload_tokens", []), min_length=16))
 
 
 def _limits(raw: Mapping[str, Any]) -> LimitSettings:
