@@ -29,7 +29,7 @@ log = logging.getLogger("proxy")
 
 def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette:
     """The ASGI app. `metrics_dir`: the prometheus multi-process folder shared by all workers."""
-    configure_pillow(settings.limits.max_pixels)
+    configure_pillow(settings.limits.max_pixels, settings.render.large_image_pixels)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -93,6 +93,7 @@ class RenderSettings:
     animation: bool = True  # animated originals give animated WebP/GIF variants
     max_animation_frames: int = 150  # more frames than this: first frame only
     working_sizes: tuple[int, ...] = (480, 800, 1280)  # long sides of the working copies made at upload
+    large_image_pixels: int = 16_000_000  # decodes above this run one at a time per worker (memory bound)
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ def _working_sizes(value: Any) -> tuple[int, ...]:
 
 def _render(raw: Mapping[str, Any]) -> RenderSettings:
     s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames",
-                                 "working_sizes"})
+                                 "working_sizes", "large_image_pixels"})
     d = RenderSettings()
     animation = s.get("animation", d.animation)
     if not isinstance(animation, bool):
@@ -368,6 +369,7 @@ def _render(raw: Mapping[str, Any]) -> RenderSettings:
         max_animation_frames=_int("render.max_animation_frames",
                                   s.get("max_animation_frames", d.max_animation_frames)),
         working_sizes=_working_sizes(s.get("working_sizes", list(d.working_sizes))),
+        large_image_pixels=_int("render.large_image_pixels", s.get("large_image_pixels", d.large_image_pixels)),
     )
 
 

@@ -12,6 +12,7 @@ TypeError, EOFError, struct.error, MemoryError...); each becomes an
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
@@ -35,14 +36,36 @@ PIL_FORMATS: dict[str, tuple[str, ...]] = {
 _OUR_NAME = {pil: ours for ours, pils in PIL_FORMATS.items() for pil in pils} | {"MPO": "jpeg"}
 
 
-def configure_pillow(max_pixels: int) -> None:
+_LARGE_DECODES = threading.BoundedSemaphore(1)
+_large_pixels = 16_000_000
+
+
+@contextmanager
+def memory_gate(pixels: int) -> Iterator[None]:
+    """Let only one decode larger than `large_pixels` run at a time in this process.
+
+    Pillow holds 4 bytes per RGB pixel, so the largest allowed image (50 MP by
+    default) needs about 200 MB decoded, plus copies while it is sanitized or
+    resized (about 550 MB peak measured for a 49 MP PNG upload). Several of
+    those at once would multiply; smaller decodes are not held up.
+    """
+    if pixels <= _large_pixels:
+        yield
+        return
+    with _LARGE_DECODES:
+        yield
+
+
+def configure_pillow(max_pixels: int, large_pixels: int = _large_pixels) -> None:
     """Make Pillow's own bomb check use our limit and fail hard instead of warning.
 
     Pillow checks the header size at open and at every seek (so a GIF whose
     second frame claims 4 Gpx is caught), but by default only *warns* between
     1x and 2x its limit; BMP bombs live in that gap. Process-wide, set once at start.
     """
+    global _large_pixels
     Image.MAX_IMAGE_PIXELS = max_pixels
+    _large_pixels = large_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 

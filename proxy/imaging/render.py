@@ -27,7 +27,7 @@ from PIL import Image, ImageSequence
 
 from proxy.config import EncoderSettings
 from proxy.imaging.colour import to_srgb
-from proxy.imaging.decode import guarded
+from proxy.imaging.decode import guarded, memory_gate
 from proxy.imaging.geometry import Geometry
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
@@ -52,14 +52,16 @@ def render(original: bytes, job: RenderJob) -> bytes:
         icc = im.info.get("icc_profile")
         if job.animated:
             return _render_animation(im, icc, job)
-        im, box = _decode_reduced(im, job.geometry)
-        im = _resize(resizable(im), job.geometry, box)
+        box = _reduce_on_decode(im, job.geometry)
+        with memory_gate(im.width * im.height):
+            im.load()
+            im = _resize(resizable(im), job.geometry, box)
         im = _output_mode(to_srgb(im, icc), job.fmt, job.background)
         return _encode(im, job)
 
 
-def _decode_reduced(im: Image.Image, g: Geometry) -> tuple[Image.Image, tuple[float, float, float, float]]:
-    """Decode (JPEG: at the smallest DCT scale that still covers the output); return the crop box in decoded pixels."""
+def _reduce_on_decode(im: Image.Image, g: Geometry) -> tuple[float, float, float, float]:
+    """Set JPEG decoding to the smallest DCT scale that still covers the output; the crop box in decoded pixels."""
     src_w, src_h = im.size
     box: tuple[float, float, float, float] = g.crop or (0, 0, src_w, src_h)
     if im.format == "JPEG":
@@ -68,8 +70,7 @@ def _decode_reduced(im: Image.Image, g: Geometry) -> tuple[Image.Image, tuple[fl
             im.draft(None, (math.ceil(src_w / factor), math.ceil(src_h / factor)))
             sx, sy = im.size[0] / src_w, im.size[1] / src_h
             box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-    im.load()
-    return im, box
+    return box
 
 
 def resizable(im: Image.Image) -> Image.Image:

@@ -33,7 +33,8 @@ from PIL import Image, ImageSequence, JpegImagePlugin
 
 from proxy.config import LimitSettings, SanitizeSettings
 from proxy.imaging.colour import to_srgb
-from proxy.imaging.decode import decode_all, format_name, frame_count, guarded, has_alpha, open_checked, orientation
+from proxy.imaging.decode import (decode_all, format_name, frame_count, guarded, has_alpha, memory_gate, open_checked,
+                                  orientation)
 from proxy.imaging.errors import InvalidImage
 from proxy.imaging.strip import STRIPPERS, MalformedContainer
 
@@ -66,6 +67,11 @@ class Sanitized:
 def sanitize(data: bytes, policy: SanitizeSettings, limits: LimitSettings) -> Sanitized:
     """Validate `data` and return the bytes to store; raises ImageRejected subclasses."""
     im = open_checked(data, policy.formats, limits.max_pixels, limits.max_frames)
+    with memory_gate(im.width * im.height):
+        return _sanitize_opened(im, data, policy, limits)
+
+
+def _sanitize_opened(im: Image.Image, data: bytes, policy: SanitizeSettings, limits: LimitSettings) -> Sanitized:
     fmt, frames = format_name(im), frame_count(im)
     alpha = has_alpha(im)
     if fmt in STRIPPERS and orientation(im) == 1:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from proxy.imaging.colour import to_srgb
-from proxy.imaging.decode import guarded
+from proxy.imaging.decode import guarded, memory_gate
 from proxy.imaging.geometry import Geometry
 from proxy.imaging.render import resizable
 
@@ -60,7 +60,8 @@ def make_working_copies(stored: bytes, sizes: tuple[int, ...]) -> list[WorkingCo
         first = _size(full, wanted[0])
         if im.format == "JPEG":
             im.draft(None, (first[0] * 2, first[1] * 2))  # keep 2x for a clean LANCZOS step
-        level = to_srgb(resizable(im).resize(first, Image.Resampling.LANCZOS, reducing_gap=2.0), icc)
+        with memory_gate(im.width * im.height):
+            level = to_srgb(resizable(im).resize(first, Image.Resampling.LANCZOS, reducing_gap=2.0), icc)
         copies = []
         for side in wanted:
             level = level.resize(_size(full, side), Image.Resampling.LANCZOS)
