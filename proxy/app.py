@@ -15,6 +15,7 @@ from starlette.routing import Route
 from proxy import metrics
 from proxy.config import Settings
 from proxy.http import errors
+from proxy.http.demo import demo_asset, demo_page
 from proxy.http.images import delete_image, get_image, get_meta
 from proxy.http.observe import Observe
 from proxy.http.ops import healthz, metrics_page, readyz
@@ -50,6 +51,8 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
             metrics.worker_exited(os.getpid(), metrics_dir)
 
     routes = [
+        Route("/", demo_page, methods=["GET"]),
+        Route("/static/{name}", demo_asset, methods=["GET"]),
         Route("/img", upload, methods=["POST"]),
         Route("/img/{image_id}", get_image, methods=["GET"]),  # HEAD is added by starlette
         Route("/img/{image_id}", delete_image, methods=["DELETE"]),

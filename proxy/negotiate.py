@@ -1,4 +1,4 @@
-"""Pick an output format from the browser's Accept header.
+"""Pick an output format from the browser's Accept header, and a density or width from client hints.
 
 Browsers name the modern formats explicitly (`image/avif,image/webp,*/*`);
 a wildcard never implies AVIF or WebP, because old clients send `*/*` and
@@ -7,6 +7,9 @@ so a CDN that normalises Accept the same way keeps at most three copies.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Mapping
 
 
 def _weight(params: str) -> float:
@@ -47,3 +50,36 @@ def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated
         if fmt in allowed and f"image/{fmt}" in types:
             return fmt
     return "png" if has_alpha and "png" in allowed else "jpeg"
+
+
+# ------------------------------------------------------------------ client hints
+#
+# A URL opts in with `dpr=auto` or `w=auto` (as `fmt=auto` opts in to Accept). Only
+# then does the answer depend on these headers, so only then does it carry them in
+# Vary: every other URL keeps one cache entry per normalised Accept, however many
+# devices ask. Both the Sec-CH- names and the legacy ones count; the Sec-CH- wins.
+
+HINT_HEADERS: dict[str, tuple[str, ...]] = {"dpr": ("Sec-CH-DPR", "DPR"), "w": ("Sec-CH-Width", "Width")}
+ACCEPT_CH = "Sec-CH-DPR, Sec-CH-Width"  # asks Chromium browsers to send the hints above
+
+
+def hint_value(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
+    """The first of `names` that holds a finite number above 0; None when the client sent none."""
+    for name in names:
+        try:
+            value = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if 0 < value < math.inf:
+            return value
+    return None
+
+
+def snap_dpr(hint: float, allowed: tuple[float, ...]) -> float:
+    """The largest allowed density not above the device's (never send more pixels than it shows)."""
+    return max((d for d in allowed if d <= hint), default=min(allowed))
+
+
+def snap_width(hint: float, allowed: tuple[int, ...]) -> int:
+    """The smallest allowed width that covers the layout width, else the largest allowed."""
+    return min((w for w in allowed if w >= hint), default=max(allowed))

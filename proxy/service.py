@@ -69,6 +69,7 @@ class Variant:
     entry: Entry
     tier: str  # memory | store | render | coalesced (joined a concurrent request's load or render)
     negotiated: bool  # the format came from Accept: the answer must carry Vary: Accept
+    modified: int  # the upload time in whole seconds (Last-Modified): ids are content hashes
 
 
 def original_key(image_id: str) -> str:
@@ -94,6 +95,14 @@ def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCop
     """The upload's CPU work, in one pool job: sanitize, then derive the working copies."""
     clean = sanitize(data, settings.sanitize, settings.limits)
     return clean, make_working_copies(clean.data, settings.render.working_sizes)
+
+
+def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
+    """Render from the smallest working copy that contains the output, else from the original."""
+    found = from_working_copy(geometry, (meta.width, meta.height), meta.work)
+    if found is None:
+        return original_key(meta.id), geometry
+    return work_key(meta.id, meta.work[found[0]]), found[1]
 
 
 def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
@@ -137,7 +146,7 @@ class ImageService:
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
         # (id, raw query, Accept) -> (cache key, negotiated): a repeated URL skips parsing and
         # planning and goes straight to the memory LRU. Expires with the metadata.
-        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool]] = TTLCache(
+        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool, int]] = TTLCache(
             maxsize=50_000, ttl=settings.cache.meta_ttl_s)
         limits = settings.rate_limits
         self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
@@ -196,7 +205,7 @@ class ImageService:
         """The answer for a URL seen before whose variant is still in memory, without any parsing."""
         found = self._memo.get(memo_key)
         entry = self.variants.get(found[0]) if found is not None else None
-        return Variant(entry, "memory", found[1]) if entry is not None and found is not None else None
+        return Variant(entry, "memory", found[1], found[2]) if entry is not None and found is not None else None
 
     async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
                       memo_key: tuple[str, bytes, str] | None = None) -> Variant:
@@ -215,24 +224,17 @@ class ImageService:
         key = variant_key(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
+        modified = int(meta.created)  # HTTP dates have whole seconds
         if memo_key is not None:
-            self._memo[memo_key] = (cache_key, negotiated)
+            self._memo[memo_key] = (cache_key, negotiated, modified)
         entry = self.variants.get(cache_key)
         if entry is not None:
-            return Variant(entry, "memory", negotiated)
-        source, geometry = self._source(meta, geometry)
+            return Variant(entry, "memory", negotiated, modified)
+        source, geometry = source_for(meta, geometry)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
         (entry, tier), leader = await self._flight.run(
             cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
-        return Variant(entry, tier if leader else "coalesced", negotiated)
-
-    @staticmethod
-    def _source(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
-        """Render from the smallest working copy that contains the output, else from the original."""
-        found = from_working_copy(geometry, (meta.width, meta.height), meta.work)
-        if found is None:
-            return original_key(meta.id), geometry
-        return work_key(meta.id, meta.work[found[0]]), found[1]
+        return Variant(entry, tier if leader else "coalesced", negotiated, modified)
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
                               client: str) -> tuple[Entry, str]:

@@ -1,25 +1,39 @@
 """GET/HEAD /img/<id> (the variant), GET /img/<id>/meta, DELETE /img/<id>.
 
-Image answers are built for a CDN: a strong ETag from the bytes, a year-long
-`immutable` Cache-Control (ids are content hashes, so a URL never changes
-meaning), `Vary: Accept` exactly when the format was negotiated, and 304 for a
-matching If-None-Match. HEAD gets the same headers as GET (uvicorn drops the body).
+Image answers are built for a CDN: a strong ETag from the bytes, `Last-Modified`
+(the upload time: ids are content hashes, so the image never changes after it),
+a year-long `immutable` Cache-Control, and `Vary` naming exactly the request
+headers the answer may depend on: `Accept` when the format was negotiated, the
+client-hint headers when the URL says `dpr=auto` or `w=auto`. Conditional
+requests follow RFC 9110 (If-None-Match wins over If-Modified-Since), a single
+byte range answers 206, and HEAD gets the same headers as GET (uvicorn drops the body).
 """
 
 from __future__ import annotations
 
+import re
+from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
+from typing import Mapping
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from proxy.config import VariantSettings
 from proxy.http.auth import client_id, require_writer
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
+from proxy.negotiate import ACCEPT_CH, HINT_HEADERS, hint_value, snap_dpr, snap_width
 from proxy.service import ID_PATTERN, ImageService, NotFound, Variant
 from proxy.signing import SIGNATURE_PARAM, verify
-from proxy.variants import VariantRequest, parse_query
+from proxy.variants import BadParameter, VariantRequest, normalize_params, parse_query
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 META_CACHE = "public, max-age=300"
+AUTO = "auto"
+_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+Hints = dict[str, float | None]  # "dpr"/"w" the URL leaves to client hints -> the hint sent, if any
 
 
 def image_id(request: Request) -> str:
@@ -38,47 +52,168 @@ def etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def _headers(v: Variant) -> dict[str, str]:
-    headers = {
-        "content-type": v.entry.content_type,
-        "etag": v.entry.etag,
-        "cache-control": IMMUTABLE,
-        "x-content-type-options": "nosniff",
-        "x-cache-tier": v.tier,
-    }
-    if v.negotiated:
-        headers["vary"] = "Accept"
-    return headers
+# --------------------------------------------------------------------------- client hints
 
 
-def variant_request(request: Request, image: str) -> VariantRequest:
-    """The validated request; with signing on, only after its signature checks out (else 403)."""
+def client_hints(request: Request) -> Hints:
+    """The hints for each parameter the URL sets to `auto` (`dpr=auto`, `w=auto`/`width=auto`).
+
+    A cheap byte test first: the memoised hit path of every other URL does no parsing.
+    """
+    if b"auto" not in request.scope["query_string"].lower():
+        return {}
+    params = normalize_params((n, v) for n, v in request.query_params.multi_items() if n != SIGNATURE_PARAM)
+    return {name: hint_value(request.headers, headers) for name, headers in HINT_HEADERS.items()
+            if params.get(name, "").lower() == AUTO}
+
+
+def with_hints(items: list[tuple[str, str]], hints: Hints, v: VariantSettings) -> list[tuple[str, str]]:
+    """The query with `dpr=auto`/`w=auto` replaced by the hint snapped to the allow-list, or
+    dropped when the client sent no hint (as if the URL had not named the parameter)."""
+    if not hints:
+        return items
+    params = normalize_params(items)
+    if "w" in hints and {"h", "dpr", "p"} & params.keys():
+        raise BadParameter("w=auto takes the width in device pixels from Sec-CH-Width; it cannot be "
+                           "combined with h, dpr or p")
+    for name, hint in hints.items():
+        if hint is None:
+            del params[name]
+        else:
+            params[name] = f"{snap_dpr(hint, v.dprs):g}" if name == "dpr" else str(snap_width(hint, v.widths))
+    return list(params.items())
+
+
+def memo_headers(accept: str, hints: Hints) -> str:
+    """Every header value the answer depends on, for the service's (id, query, headers) memo."""
+    return "\n".join([accept, *(f"{name}={hint}" for name, hint in hints.items())])
+
+
+def variant_request(request: Request, image: str, hints: Hints) -> VariantRequest:
+    """The validated request; with signing on, only after its signature checks out (else 403).
+
+    The signature covers the URL as written (`dpr=auto`); the hint only picks a value
+    from the allow-list, so a signed URL cannot be stretched past it by a header.
+    """
     settings = request.app.state.settings
     items = request.query_params.multi_items()
     security = settings.security
     if not security.signing:
-        return parse_query(items, settings.variants)
+        return parse_query(with_hints(items, hints, settings.variants), settings.variants)
     given = [value for name, value in items if name == SIGNATURE_PARAM]
     params = [(name, value) for name, value in items if name != SIGNATURE_PARAM]
     if len(given) != 1 or not verify(security.signing_keys, image, params, given[0]):
         raise ApiError(403, "bad_signature", "this URL needs a valid signature (s=); sign it with "
                                              "`python -m proxy sign URL` or proxy.signing.sign_url")
-    return parse_query(params, settings.variants, security)
+    return parse_query(with_hints(params, hints, settings.variants), settings.variants, security)
+
+
+# --------------------------------------------------------------------------- validators and ranges
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP-date as a POSIX timestamp; None when absent or unreadable (the header is then ignored)."""
+    try:
+        return parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=4096)
+def http_date_of(seconds: int) -> str:
+    """`Last-Modified` for a timestamp, formatted once per image rather than once per hit."""
+    return formatdate(seconds, usegmt=True)
+
+
+def not_modified(headers: Mapping[str, str], etag: str, modified: int) -> bool:
+    """RFC 9110 13.2.2: If-None-Match decides when present; If-Modified-Since only without it."""
+    inm = headers.get("if-none-match")
+    if inm is not None:
+        return etag_matches(inm, etag)
+    since = http_date(headers.get("if-modified-since"))
+    return since is not None and modified <= since
+
+
+def unsatisfiable(size: int) -> ApiError:
+    return ApiError(416, "range_not_satisfiable", f"the range starts past the end of the {size}-byte image",
+                    {"content-range": f"bytes */{size}"})
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single range (RFC 9110 14.1.2); None to ignore the header and send
+    everything (malformed, or several ranges: images are small, a multipart answer is not worth it)."""
+    match = _BYTE_RANGE.fullmatch(header.strip())
+    if match is None or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:  # a suffix: the last N bytes
+        if int(last) == 0:
+            raise unsatisfiable(size)
+        return max(0, size - int(last)), size - 1
+    if last and int(last) < int(first):
+        return None
+    if int(first) >= size:
+        raise unsatisfiable(size)
+    return int(first), min(int(last), size - 1) if last else size - 1
+
+
+def wanted_range(request: Request, headers: Mapping[str, str], size: int) -> tuple[int, int] | None:
+    """The range to send, honouring If-Range (only an exact validator match keeps the range).
+
+    Range is defined for GET only, so HEAD (and CDN revalidations) always describe the whole image.
+    """
+    header = request.headers.get("range")
+    if header is None or request.method != "GET":
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() not in (headers["etag"], headers["last-modified"]):
+        return None
+    return byte_range(header, size)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def image_headers(v: Variant, hints: Hints) -> dict[str, str]:
+    vary = (["Accept"] if v.negotiated else []) + [h for name in hints for h in HINT_HEADERS[name]]
+    headers = {
+        "content-type": v.entry.content_type,
+        "etag": v.entry.etag,
+        "last-modified": http_date_of(v.modified),
+        "cache-control": IMMUTABLE,
+        "accept-ranges": "bytes",
+        "accept-ch": ACCEPT_CH,
+        "x-content-type-options": "nosniff",
+        "x-cache-tier": v.tier,
+    }
+    if vary:
+        headers["vary"] = ", ".join(vary)
+    return headers
+
+
+def answer(request: Request, v: Variant, headers: dict[str, str]) -> Response:
+    """304, 206 or 200 for the variant, in RFC 9110's order: validators first, then Range."""
+    body = v.entry.body
+    if not_modified(request.headers, v.entry.etag, v.modified):
+        del headers["content-type"]
+        return Response(status_code=304, headers=headers)
+    span = wanted_range(request, headers, len(body))
+    if span is None:
+        return Response(body, headers=headers)
+    first, last = span
+    headers["content-range"] = f"bytes {first}-{last}/{len(body)}"
+    return Response(body[first:last + 1], status_code=206, headers=headers)
 
 
 async def get_image(request: Request) -> Response:
     service: ImageService = request.app.state.service
     image = image_id(request)
+    hints = client_hints(request)
     accept = request.headers.get("accept", "")
-    memo_key = (image, request.scope["query_string"], accept)
+    memo_key = (image, request.scope["query_string"], memo_headers(accept, hints))
     variant = service.memory_hit(memo_key) or await service.variant(
-        image, variant_request(request, image), accept, client_id(request), memo_key)
-    headers = _headers(variant)
-    inm = request.headers.get("if-none-match")
-    if inm is not None and etag_matches(inm, variant.entry.etag):
-        del headers["content-type"]
-        return Response(status_code=304, headers=headers)
-    return Response(variant.entry.body, headers=headers)
+        image, variant_request(request, image, hints), accept, client_id(request), memo_key)
+    return answer(request, variant, image_headers(variant, hints))
 
 
 async def get_meta(request: Request) -> JSONResponse:
@@ -86,7 +221,7 @@ async def get_meta(request: Request) -> JSONResponse:
     meta = await service.meta(image_id(request))
     if meta is None:
         raise NotFound()
-    return JSONResponse(image_document(request, meta), headers=api_headers(META_CACHE))
+    return JSONResponse(await image_document(request, meta), headers=api_headers(META_CACHE))
 
 
 async def delete_image(request: Request) -> Response:

@@ -84,5 +84,5 @@ async def upload(request: Request) -> JSONResponse:
         meta, created = await service.ingest_url(url_from_json(body))
     else:
         meta, created = await service.ingest(body)
-    return JSONResponse(image_document(request, meta), status_code=201 if created else 200,
+    return JSONResponse(await image_document(request, meta), status_code=201 if created else 200,
                         headers=api_headers("no-store"))

@@ -1,13 +1,24 @@
-"""The public JSON description of an image, with absolute URLs for its variants."""
+"""The public JSON description of an image, with absolute URLs for its variants.
+
+Besides the preset URLs it carries what a page needs to show the image well:
+`srcset` strings per format, a ready `<picture>` snippet (AVIF, then WebP, then a
+fallback every browser decodes) and a tiny `placeholder` data URI. With signing
+on, every URL in it is signed.
+"""
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from starlette.requests import Request
 
+from proxy.config import Settings
+from proxy.placeholder import placeholder
 from proxy.service import ImageMeta
 from proxy.signing import sign_url
+
+FALLBACK_SRC_WIDTH = 800  # the <img src> for browsers without srcset: the widest candidate up to this
 
 
 def base_url(request: Request) -> str:
@@ -16,11 +27,55 @@ def base_url(request: Request) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
-def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
-    url = f"{base_url(request)}/img/{meta.id}"
-    settings = request.app.state.settings
-    presets = settings.variants.presets
-    keys = settings.security.signing_keys
+def picture_formats(meta: ImageMeta, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Formats for <picture>, best first; the last one is the <img> fallback that every browser decodes.
+
+    AVIF is left out for animations (an AVIF variant is a still, WebP keeps the frames),
+    and the fallback is PNG for transparent images, so no browser gets a white box.
+    """
+    modern = [f for f in ("avif", "webp") if f in allowed and not (f == "avif" and meta.frames > 1)]
+    return (*modern, "png" if meta.has_alpha and "png" in allowed else "jpeg")
+
+
+def candidates(meta: ImageMeta, widths: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(w to ask for, width it yields) for srcset: each allowed width below the original's, then
+    the smallest allowed width that reaches it (images are never enlarged: it yields the original's)."""
+    below = [(w, w) for w in widths if w < meta.width]
+    full = next((w for w in widths if w >= meta.width), None)
+    return below + ([(full, meta.width)] if full is not None else [])
+
+
+def picture_html(meta: ImageMeta, srcsets: dict[str, str], src: str) -> str:
+    """A <picture> with one <source> per modern format and a lazy <img> fallback with its size."""
+    sizes = f"(max-width: {meta.width}px) 100vw, {meta.width}px"  # never wider than the original
+    *modern, fallback = srcsets
+    sources = [f'  <source type="image/{fmt}" srcset="{escape(srcsets[fmt])}" sizes="{sizes}">' for fmt in modern]
+    img = (f'  <img src="{escape(src)}" srcset="{escape(srcsets[fallback])}" sizes="{sizes}" '
+           f'width="{meta.width}" height="{meta.height}" alt="" loading="lazy" decoding="async">')
+    return "\n".join(["<picture>", *sources, img, "</picture>"])
+
+
+class Linker:
+    """Absolute image URLs for one document, signed with the first key when signing is on."""
+
+    def __init__(self, request: Request, image: str) -> None:
+        settings: Settings = request.app.state.settings
+        self.base = f"{base_url(request)}/img/{image}"
+        self.key = settings.security.signing_keys[0] if settings.security.signing_keys else None
+
+    def __call__(self, query: str = "") -> str:
+        url = f"{self.base}?{query}" if query else self.base
+        return sign_url(url, self.key) if self.key else url
+
+
+async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    link = Linker(request, meta.id)
+    widths = candidates(meta, settings.variants.widths)
+    srcsets = {fmt: ", ".join(f"{link(f'w={w}&fmt={fmt}')} {width}w" for w, width in widths)
+               for fmt in picture_formats(meta, settings.variants.formats)}
+    fallback = list(srcsets)[-1]
+    src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
     return {
         "id": meta.id,
         "width": meta.width,
@@ -29,7 +84,9 @@ def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "bytes": meta.bytes,
         "frames": meta.frames,
         "has_alpha": meta.has_alpha,
-        "url": sign_url(url, keys[0]) if keys else url,
-        "variants": {name: sign_url(f"{url}?p={name}", keys[0]) if keys else f"{url}?p={name}"
-                     for name in sorted(presets)},
+        "url": link(),
+        "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
+        "srcset": srcsets,
+        "picture": picture_html(meta, srcsets, link(f"w={src_w}&fmt={fallback}")),
+        "placeholder": await placeholder(request.app.state.service, meta),
     }
