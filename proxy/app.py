@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from proxy import metrics
 from proxy.config import Settings
 from proxy.http import errors
+from proxy.http.accesslog import AccessLog
 from proxy.http.demo import demo_asset, demo_page
 from proxy.http.images import delete_image, get_image, get_meta
 from proxy.http.observe import Observe
@@ -31,6 +33,7 @@ log = logging.getLogger("proxy")
 def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette:
     """The ASGI app. `metrics_dir`: the prometheus multi-process folder shared by all workers."""
     configure_pillow(settings.limits.max_pixels, settings.render.large_image_pixels)
+    access_log = AccessLog(sys.stdout) if settings.logging.access_log else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,13 +52,15 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
             await app.state.service.fetcher.close()
             await store.close()
             metrics.worker_exited(os.getpid(), metrics_dir)
+            if access_log is not None:
+                access_log.flush()
 
-    routes = [
+    routes = [  # the image route first: starlette tries routes in order, and it takes almost every request
+        Route("/img/{image_id}", get_image, methods=["GET"]),  # HEAD is added by starlette
+        Route("/img/{image_id}", delete_image, methods=["DELETE"]),
         Route("/", demo_page, methods=["GET"]),
         Route("/static/{name}", demo_asset, methods=["GET"]),
         Route("/img", upload, methods=["POST"]),
-        Route("/img/{image_id}", get_image, methods=["GET"]),  # HEAD is added by starlette
-        Route("/img/{image_id}", delete_image, methods=["DELETE"]),
         Route("/img/{image_id}/meta", get_meta, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -63,7 +68,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={exc: errors.handle for exc in errors.HANDLED},
-                    middleware=[Middleware(Observe, log_requests=settings.logging.access_log)])
+                    middleware=[Middleware(Observe, access_log=access_log)])
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -20,15 +19,8 @@ from proxy.config import CONFIG_ENV, METRICS_ENV, Settings, load_settings
 
 
 def configure_logging(settings: Settings) -> None:
-    """Service logs as plain lines; access logs as bare JSON lines on stdout."""
+    """Service logs as plain lines on stderr (access logs are JSON lines on stdout: proxy.http.accesslog)."""
     logging.basicConfig(level=settings.logging.level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    access = logging.getLogger("proxy.access")
-    if not access.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(handler)
-        access.propagate = False
-        access.setLevel(logging.INFO)
 
 
 def app_from_env() -> Starlette:

@@ -157,7 +157,7 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     return int(first), min(int(last), size - 1) if last else size - 1
 
 
-def wanted_range(request: Request, headers: Mapping[str, str], size: int) -> tuple[int, int] | None:
+def wanted_range(request: Request, validators: tuple[str, str], size: int) -> tuple[int, int] | None:
     """The range to send, honouring If-Range (only an exact validator match keeps the range).
 
     Range is defined for GET only, so HEAD (and CDN revalidations) always describe the whole image.
@@ -166,7 +166,7 @@ def wanted_range(request: Request, headers: Mapping[str, str], size: int) -> tup
     if header is None or request.method != "GET":
         return None
     if_range = request.headers.get("if-range")
-    if if_range is not None and if_range.strip() not in (headers["etag"], headers["last-modified"]):
+    if if_range is not None and if_range.strip() not in validators:
         return None
     return byte_range(header, size)
 
@@ -174,34 +174,54 @@ def wanted_range(request: Request, headers: Mapping[str, str], size: int) -> tup
 # --------------------------------------------------------------------------- handlers
 
 
-def image_headers(v: Variant, hints: Hints) -> dict[str, str]:
-    vary = (["Accept"] if v.negotiated else []) + [h for name in hints for h in HINT_HEADERS[name]]
-    headers = {
-        "content-type": v.entry.content_type,
-        "etag": v.entry.etag,
-        "last-modified": http_date_of(v.modified),
-        "cache-control": IMMUTABLE,
-        "accept-ranges": "bytes",
-        "accept-ch": ACCEPT_CH,
-        "x-content-type-options": "nosniff",
-        "x-cache-tier": v.tier,
-    }
-    if vary:
-        headers["vary"] = ", ".join(vary)
-    return headers
+def vary_of(v: Variant, hints: Hints) -> str:
+    return ", ".join((["Accept"] if v.negotiated else []) + [h for name in hints for h in HINT_HEADERS[name]])
 
 
-def answer(request: Request, v: Variant, headers: dict[str, str]) -> Response:
+@lru_cache(maxsize=16384)
+def header_block(content_type: str, etag: str, modified: int, vary: str, tier: str) -> tuple[tuple[str, str], ...]:
+    """The headers of an image answer, built once per (variant, tier) rather than once per hit."""
+    headers = [
+        ("content-type", content_type),
+        ("etag", etag),
+        ("last-modified", http_date_of(modified)),
+        ("cache-control", IMMUTABLE),
+        ("accept-ranges", "bytes"),
+        ("accept-ch", ACCEPT_CH),
+        ("x-content-type-options", "nosniff"),
+        ("x-cache-tier", tier),
+    ]
+    return tuple(headers + [("vary", vary)] if vary else headers)
+
+
+@lru_cache(maxsize=16384)
+def encoded_block(block: tuple[tuple[str, str], ...], length: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The whole-body answer's header block as ASGI wants it, with Content-Length: encoded once."""
+    return tuple((name.encode("latin-1"), value.encode("latin-1"))
+                 for name, value in (*block, ("content-length", str(length))))
+
+
+class WholeImage(Response):
+    """A 200 carrying a prebuilt header block: the hit path's answer, skipping per-request header encoding."""
+
+    def __init__(self, body: bytes, raw_headers: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = list(raw_headers)
+
+
+def answer(request: Request, v: Variant, hints: Hints) -> Response:
     """304, 206 or 200 for the variant, in RFC 9110's order: validators first, then Range."""
     body = v.entry.body
+    block = header_block(v.entry.content_type, v.entry.etag, v.modified, vary_of(v, hints), v.tier)
     if not_modified(request.headers, v.entry.etag, v.modified):
-        del headers["content-type"]
-        return Response(status_code=304, headers=headers)
-    span = wanted_range(request, headers, len(body))
+        return Response(status_code=304, headers={name: value for name, value in block if name != "content-type"})
+    span = wanted_range(request, (v.entry.etag, http_date_of(v.modified)), len(body))
     if span is None:
-        return Response(body, headers=headers)
+        return WholeImage(body, encoded_block(block, len(body)))
     first, last = span
-    headers["content-range"] = f"bytes {first}-{last}/{len(body)}"
+    headers = dict(block) | {"content-range": f"bytes {first}-{last}/{len(body)}"}
     return Response(body[first:last + 1], status_code=206, headers=headers)
 
 
@@ -213,7 +233,7 @@ async def get_image(request: Request) -> Response:
     memo_key = (image, request.scope["query_string"], memo_headers(accept, hints))
     variant = service.memory_hit(memo_key) or await service.variant(
         image, variant_request(request, image, hints), accept, client_id(request), memo_key)
-    return answer(request, variant, image_headers(variant, hints))
+    return answer(request, variant, hints)
 
 
 async def get_meta(request: Request) -> JSONResponse:

@@ -6,7 +6,7 @@ it only watches the messages going out, costing a few microseconds.
 
 - `X-Request-ID`: taken from the request when it is a sane token (so a CDN's or
   load balancer's id follows the request), else generated; always echoed back.
-- Access log: one JSON object per line on stdout (logger `proxy.access`):
+- Access log (proxy.http.accesslog, batched): one JSON object per line on stdout:
   ts, method, path, query, status, bytes, duration_ms, cache (the X-Cache-Tier
   of image answers), request_id, client. Turn off with logging.access_log = false.
 - Metrics: requests by route template, method and status; body bytes by route;
@@ -15,20 +15,18 @@ it only watches the messages going out, costing a few microseconds.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
 import time
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from proxy import metrics
+from proxy.http.accesslog import AccessLog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
-access_log = logging.getLogger("proxy.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _OPS = {"/healthz", "/readyz", "/metrics", "/", "/img"}
 
@@ -54,9 +52,9 @@ def request_id(scope: Scope) -> str:
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, log_requests: bool) -> None:
+    def __init__(self, app: ASGIApp, access_log: AccessLog | None) -> None:
         self.app = app
-        self.log_requests = log_requests
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
@@ -92,11 +90,11 @@ class Observe:
             metrics.bytes_counter(route).inc(seen["bytes"])
         if seen["tier"]:
             metrics.cache_counter(seen["tier"]).inc()
-        if self.log_requests:
+        if self.access_log is not None:
             client = scope.get("client")
-            access_log.info(json.dumps({
+            self.access_log.write({
                 "ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                 "query": scope.get("query_string", b"").decode("latin-1"), "status": seen["status"],
                 "bytes": seen["bytes"], "duration_ms": round(seconds * 1000, 3), "cache": seen["tier"] or None,
                 "request_id": rid, "client": client[0] if client else None,
-            }, separators=(",", ":")))
+            })
