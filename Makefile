@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,8 @@ clean:
 bench: $(STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/http_bench.py
+
+# Optional: the same photos and requests against IPX (npm ipx@3) and thumbor (PyPI), installed into
+# /tmp/resize-proxy-peers by the script (not part of `make bench` or CI).
+bench-peers: $(STAMP)
+	$(PY) bench/peers.py

@@ -1,0 +1,516 @@
+"""Side by side on loopback: resize-proxy vs IPX (npm ipx@3: sharp/libvips) vs thumbor (PyPI: Pillow).
+
+Why: our own benchmarks compare the service with itself or with a naive
+Pillow pipeline; whether it is fast enough is a question about the tools an
+operator would otherwise deploy. So this script runs the three servers on the
+same machine in the same run, on the same 12 camera JPEGs, with the same
+requests: misses (every request a WebP q80 rendition, 240-640 px wide, not
+rendered before) at 4 and 16 connections, and a hit (one rendition repeated)
+at 4 connections. Absolute req/s depend on the machine; the ratios printed at
+the end are the figures to watch.
+
+Optional and never run by CI or `make test`: it installs the peers into a
+scratch folder (`npm install ipx@3`, and a separate venv with `pip install
+thumbor`) and skips a peer, saying why, when that fails. Every server is a
+subprocess bound to 127.0.0.1, every phase is bounded by a request count and a
+time limit, and everything started is stopped. The building blocks (servers,
+load generators, RSS sampling) are http_bench.py's.
+
+Usage: python bench/peers.py [--quick] [--rounds N] [--scratch DIR] [--only ours,ipx,thumbor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import httpx
+from PIL import Image
+
+from http_bench import (CORPUS, HIT_PHOTO, REQUEST_TIMEOUT_S, SEED, Limits, Phase, Server, free_port, measure,
+                        proxy_server, run_httpx, run_wrk, running, upload_photos)
+from proxy.config import EncoderSettings, RenderSettings
+
+PHOTOS = CORPUS / "photos"
+# Every width is on our allow-list and below every photo's width, so 12 photos x 6 widths are 72 distinct outputs.
+WIDTHS = (240, 320, 400, 480, 560, 640)
+QUALITY = 80
+WARM_WIDTH = 160  # warm-up requests use a width outside the measured set: they never pre-render a miss
+HIT_NAME, HIT_WIDTH = HIT_PHOTO.removeprefix("photos/"), 480  # http_bench's hit variant
+CHECK_PHOTO = "orientation_6.jpg"  # EXIF orientation 6: shows which servers apply it (upright output is landscape)
+NAMES = ("ours", "ipx", "thumbor")
+# The issue's figures for the peers on a 2-core machine, mixed real-photo misses, widths 300-500, WebP q80.
+REFERENCE = "IPX ~52 req/s, thumbor ~46 req/s (2 processes)"
+TARGET_RATIO = 1.5  # ours / IPX miss req/s, with peak RSS no higher than IPX's
+INSTALL_TIMEOUT_S = 600
+
+# IPX's node API behind a bare node:http server on 127.0.0.1, with a /healthz of its own so that
+# readiness polling renders nothing. Written into the scratch folder, next to node_modules.
+IPX_SERVER_JS = """\
+const http = require("node:http");
+const { createIPX, ipxFSStorage, createIPXNodeServer } = require("ipx");
+const [dir, port] = process.argv.slice(2);
+const handler = createIPXNodeServer(createIPX({ storage: ipxFSStorage({ dir }) }));
+http.createServer((req, res) => (req.url === "/healthz" ? res.end("ok") : handler(req, res)))
+  .listen(Number(port), "127.0.0.1");
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One requested output: a photo (file name in photos/) at a width, WebP q80 everywhere."""
+
+    photo: str
+    width: int
+
+
+PathOf = Callable[[Variant], str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server kind at one process count: how to start it and how it spells a variant as a URL path."""
+
+    name: str
+    processes: int
+    make_server: Callable[[Path, bool], Server]  # (fresh folder, keep rendered results?) -> a stopped server
+    prepare: Callable[[Server], PathOf]  # runs once the server answers (ours uploads the photos here)
+    hit_kind: str  # what a repeated request costs this target
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} x{self.processes}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    concurrency: tuple[int, ...]
+    miss: Limits
+    hit: Limits
+    use_wrk: bool
+
+
+# --------------------------------------------------------------------------- installing the peers
+
+
+def run_step(cmd: list[str], cwd: Path, log: Path) -> bool:
+    """Run an install step with its output in `log`; on failure print the log's tail, so the skip says why."""
+    with log.open("ab") as out:
+        try:
+            ok = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                timeout=INSTALL_TIMEOUT_S).returncode == 0
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out.write(f"\n{exc}\n".encode())
+            ok = False
+    if not ok:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        print(f"  failed: {' '.join(cmd)} (log: {log})\n{tail}")
+    return ok
+
+
+def install_ipx(scratch: Path) -> Path | None:
+    """`npm install ipx@3` into scratch/ipx unless there already; the folder holding its server script, or None.
+
+    sharp arrives as prebuilt libvips binaries inside npm packages (@img/sharp-*),
+    so nothing is fetched from outside the npm registry.
+    """
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("  ipx: skipped, node/npm not installed (apt-get install nodejs npm)")
+        return None
+    folder = scratch / "ipx"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "node_modules" / "ipx" / "package.json"
+    if not manifest.exists():
+        if not (folder / "package.json").exists():
+            (folder / "package.json").write_text('{"private": true}\n', encoding="utf-8")
+        print(f"  ipx: npm install ipx@3 in {folder} ...", flush=True)
+        if not run_step(["npm", "install", "--no-audit", "--no-fund", "ipx@3"], folder, scratch / "ipx-install.log"):
+            print("  ipx: skipped, npm install failed")
+            return None
+    version = json.loads(manifest.read_text(encoding="utf-8"))["version"]
+    probe = subprocess.run(["node", "-p", "const v = require('sharp').versions; `sharp ${v.sharp}, libvips ${v.vips}`"],
+                           cwd=folder, capture_output=True, text=True, timeout=60)
+    if not version.startswith("3.") or probe.returncode != 0:
+        print(f"  ipx: skipped, ipx {version} (want 3.x) or sharp does not load:\n{probe.stderr[-1500:]}")
+        return None
+    (folder / "ipx_server.cjs").write_text(IPX_SERVER_JS, encoding="utf-8")
+    print(f"  ipx: ipx {version}, {probe.stdout.strip()} (node {node_version()})")
+    return folder
+
+
+def node_version() -> str:
+    return subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def install_thumbor(scratch: Path) -> Path | None:
+    """A separate venv with `pip install thumbor` unless there already; its thumbor executable, or None.
+
+    Separate because thumbor pins its own Pillow and tornado, which must not
+    touch the project's environment.
+    """
+    venv = scratch / "thumbor-venv"
+    exe = venv / "bin" / "thumbor"
+    if not exe.exists():
+        print(f"  thumbor: venv + pip install thumbor in {venv} ...", flush=True)
+        log = scratch / "thumbor-install.log"
+        if not (run_step([sys.executable, "-m", "venv", str(venv)], scratch, log)
+                and run_step([str(venv / "bin" / "pip"), "install", "thumbor"], scratch, log)):
+            print("  thumbor: skipped, install failed (if pycurl failed to build: apt-get update && "
+                  "apt-get install -y libcurl4-openssl-dev libssl-dev, or pin an older thumbor)")
+            return None
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import thumbor, PIL; print(f'thumbor {thumbor.__version__}, Pillow {PIL.__version__}')"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        print(f"  thumbor: skipped, it does not import:\n{probe.stderr[-1500:]}")
+        return None
+    print(f"  thumbor: {probe.stdout.strip()}")
+    return exe
+
+
+# --------------------------------------------------------------------------- the three targets
+
+
+def ours_targets() -> list[Target]:
+    """The service as deployed (default settings, a fresh data folder per server), and once without working copies.
+
+    By default an upload also stores downscaled working copies, and a miss
+    renders from the smallest that contains the output: the peers have no
+    upload step and decode the original on every miss. "ours-orig" turns the
+    working copies off, so its misses decode the original too: the like-for-like
+    render figure next to the as-deployed one.
+    """
+    kept = "served from its memory cache"
+    return [Target("ours", 1, ours_server(1), upload_all, kept), Target("ours", 2, ours_server(2), upload_all, kept),
+            Target("ours-orig", 1, ours_server(1, "working_sizes = []"), upload_all, kept)]
+
+
+def ours_server(workers: int, render: str = "") -> Callable[[Path, bool], Server]:
+    """http_bench's proxy_server; it always keeps what it renders, so `keep` changes nothing."""
+    def make(folder: Path, _keep: bool) -> Server:
+        return proxy_server(folder, workers, render)
+    return make
+
+
+def upload_all(server: Server) -> PathOf:
+    """Upload the photos (not part of any timed phase, but printed) and spell variants by the ids it returns."""
+    start = time.perf_counter()
+    uploaded = upload_photos(server.url, [f"photos/{name}" for name in photo_names()])
+    print(f"    upload of {len(uploaded)} photos: {time.perf_counter() - start:.2f} s", flush=True)
+    ids = {path.removeprefix("photos/"): image.id for path, image in uploaded.items()}
+    return lambda v: f"/img/{ids[v.photo]}?w={v.width}&fmt=webp&q={QUALITY}"
+
+
+def ipx_targets(folder: Path) -> list[Target]:
+    """One node process (libvips threads inside it): IPX has no multi-process mode of its own."""
+    return [Target("ipx", 1, ipx_server(folder), lambda _server: ipx_path, "a re-render (IPX keeps no results)")]
+
+
+def ipx_server(folder: Path) -> Callable[[Path, bool], Server]:
+    """The server script written by install_ipx; IPX keeps no results, so `keep` changes nothing."""
+    def make(data: Path, _keep: bool) -> Server:
+        data.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        return Server("ipx", ["node", str(folder / "ipx_server.cjs"), str(PHOTOS), str(port)], "/healthz", data, port)
+    return make
+
+
+def ipx_path(v: Variant) -> str:
+    return f"/w_{v.width},f_webp,q_{QUALITY}/{v.photo}"
+
+
+def thumbor_targets(exe: Path) -> list[Target]:
+    """thumbor with its file loader on the photos; result storage only for the hit phase (`keep`)."""
+    return [Target("thumbor", n, thumbor_server(exe, n), lambda _server: thumbor_path,
+                   "served from its file result storage") for n in (1, 2)]
+
+
+def thumbor_server(exe: Path, processes: int) -> Callable[[Path, bool], Server]:
+    """`--processes N` forks N servers on one socket; the conf file lives in the server's fresh folder."""
+    def make(data: Path, keep: bool) -> Server:
+        data.mkdir(parents=True, exist_ok=True)
+        conf = data / "thumbor.conf"
+        conf.write_text(thumbor_conf(data, keep), encoding="utf-8")
+        port = free_port()
+        cmd = [str(exe), "--port", str(port), "--ip", "127.0.0.1", "-c", str(conf), "--processes", str(processes)]
+        return Server("thumbor", cmd, "/healthcheck", data, port)
+    return make
+
+
+def thumbor_path(v: Variant) -> str:
+    """Width only (height 0: from the aspect), WebP at q80 through filters: thumbor's spelling of ours' w=&fmt=&q=."""
+    return f"/unsafe/{v.width}x0/filters:format(webp):quality({QUALITY})/{v.photo}"
+
+
+def thumbor_conf(data: Path, keep_results: bool) -> str:
+    """File loader on the corpus, no original storage (the file is already local), unsafe URLs on."""
+    lines = ["LOADER = 'thumbor.loaders.file_loader'", f"FILE_LOADER_ROOT_PATH = {str(PHOTOS)!r}",
+             "STORAGE = 'thumbor.storages.no_storage'", "ALLOW_UNSAFE_URL = True"]
+    if keep_results:
+        lines += ["RESULT_STORAGE = 'thumbor.result_storages.file_storage'", "RESULT_STORAGE_STORES_UNSAFE = True",
+                  f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(data / 'results')!r}"]
+    else:
+        lines.append("RESULT_STORAGE = None")
+    return "\n".join(lines) + "\n"
+
+
+def targets(only: set[str], scratch: Path) -> list[Target]:
+    """The targets asked for, peers installed on the way (a peer that cannot be installed is left out)."""
+    found = ours_targets() if "ours" in only else []
+    if "ipx" in only and (folder := install_ipx(scratch)):
+        found += ipx_targets(folder)
+    if "thumbor" in only and (exe := install_thumbor(scratch)):
+        found += thumbor_targets(exe)
+    return found
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def photo_names() -> list[str]:
+    return sorted(p.name for p in PHOTOS.glob("*.jpg"))
+
+
+def miss_workload() -> list[Variant]:
+    """Every photo at every width, in a fixed shuffled order: each stretch of requests mixes 2 and 9 MP photos."""
+    work = [Variant(name, w) for name in photo_names() for w in WIDTHS]
+    random.Random(SEED).shuffle(work)
+    return work
+
+
+def warm_up(server: Server, path: str) -> None:
+    """A few requests on fresh connections before timing: lazy imports, sharp's loading, thumbor's first request."""
+    for _ in range(4):
+        httpx.get(server.url + path, timeout=REQUEST_TIMEOUT_S).raise_for_status()
+
+
+def miss_phase(target: Target, concurrency: int, plan: Plan, tmp: Path, round_no: int) -> Phase:
+    """A fresh server per phase: no variant exists yet, and peak RSS starts from a new process tree."""
+    folder = tmp / f"{target.name}{target.processes}-miss-c{concurrency}-r{round_no}"
+    with running(target.make_server(folder, False)) as server:
+        path_of = target.prepare(server)
+        warm_up(server, path_of(Variant(HIT_NAME, WARM_WIDTH)))
+        paths = [path_of(v) for v in miss_workload()]
+        phase = measure(server, lambda: run_httpx(server.url, paths, concurrency, plan.miss),
+                        target.name, target.processes, concurrency)
+    phase.note = f"miss r{round_no}"
+    return phase
+
+
+def hit_phase(target: Target, plan: Plan, tmp: Path) -> tuple[Phase, list[str]]:
+    """One rendition repeated at 4 connections; also what each server answers for two check variants."""
+    folder = tmp / f"{target.name}{target.processes}-hit"
+    with running(target.make_server(folder, True)) as server:
+        path_of = target.prepare(server)
+        path = path_of(Variant(HIT_NAME, HIT_WIDTH))
+        warm_up(server, path)
+        time.sleep(0.5)  # thumbor writes its result storage after answering
+        checks = [describe(server, path), describe(server, path_of(Variant(CHECK_PHOTO, 400)))]
+        phase = measure(server, lambda: drive_hits(server.url, path, plan), target.name, target.processes, 4)
+    phase.note = f"hit: {target.hit_kind}"
+    return phase, checks
+
+
+def drive_hits(base: str, path: str, plan: Plan) -> Phase:
+    """wrk when installed: ours answers hits faster than a Python client can ask."""
+    if plan.use_wrk:
+        return run_wrk(base + path, 4, plan.hit)
+    return run_httpx(base, itertools.repeat(path), 4, plan.hit)
+
+
+def describe(server: Server, path: str) -> str:
+    """Bytes, format and pixel size of one answer: the outputs compared must be alike for req/s to compare."""
+    r = httpx.get(server.url + path, timeout=REQUEST_TIMEOUT_S)
+    if r.status_code != 200:
+        return f"{path}: HTTP {r.status_code}"
+    with Image.open(BytesIO(r.content)) as image:
+        return f"{image.format} {image.width}x{image.height} {len(r.content) / 1024:.1f} KB"
+
+
+# --------------------------------------------------------------------------- running and reporting
+
+
+@dataclass(frozen=True)
+class Result:
+    target: Target
+    kind: str  # miss | hit
+    phase: Phase
+
+
+def attempt(what: str, run: Callable[[], T]) -> T | None:
+    """One phase; a server that fails to start or answers badly loses that phase, not the whole run."""
+    try:
+        return run()
+    except (RuntimeError, httpx.HTTPError, OSError) as exc:
+        print(f"    {what}: FAILED: {exc}", flush=True)
+        return None
+
+
+def run_all(found: list[Target], plan: Plan, tmp: Path) -> list[Result]:
+    """Misses interleaved round by round (each round starting with the next target), then the hits.
+
+    Interleaving puts every target's phases next to the others', so load from
+    elsewhere on a shared machine lands on all of them alike.
+    """
+    results = []
+    for round_no in range(1, plan.rounds + 1):
+        shift = (round_no - 1) % len(found)
+        for c in plan.concurrency:
+            for target in found[shift:] + found[:shift]:
+                print(f"  round {round_no}: {target.label} miss c{c} (fresh server) ...", flush=True)
+                phase = attempt(target.label, lambda: miss_phase(target, c, plan, tmp, round_no))
+                if phase:
+                    results.append(Result(target, "miss", phase))
+    for target in found:
+        print(f"  {target.label} hit c4 ...", flush=True)
+        outcome = attempt(target.label, lambda: hit_phase(target, plan, tmp))
+        if outcome:
+            phase, checks = outcome
+            print(f"    {target.label} answers {HIT_NAME} w{HIT_WIDTH}: {checks[0]}; "
+                  f"{CHECK_PHOTO} w400: {checks[1]}")
+            results.append(Result(target, "hit", phase))
+    return results
+
+
+def print_rows(results: list[Result]) -> None:
+    print(f"{'target':<12} {'load':<4} {'conc':>4} {'gen':<5} {'reqs':>5} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'errors':<10} {'peak RSS MB':>11}  note")
+    for r in results:
+        p = r.phase
+        tiers = ",".join(f"{k}:{v}" for k, v in sorted(p.tiers.items()) if k != "-")
+        print(f"{r.target.label:<12} {r.kind:<4} {p.concurrency:>4} {p.generator:<5} {p.requests:>5} {p.seconds:>6.2f} "
+              f"{p.rps:>8.1f} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} {p.errors:<10} {p.peak_rss_mb:>11.1f}  "
+              f"{' '.join(x for x in (p.note, tiers) if x)}")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A target's phases of one load and concurrency over the rounds: medians, summed errors, the largest peak."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+    peak_rss_mb: float
+    rounds: int
+
+
+def summarize(results: list[Result]) -> dict[tuple[str, str, int], Summary]:
+    groups: dict[tuple[str, str, int], list[Phase]] = {}
+    for r in results:
+        groups.setdefault((r.target.label, r.kind, r.phase.concurrency), []).append(r.phase)
+    summary = {}
+    for key, phases in groups.items():
+        merged = Phase("", 0, 0, "")
+        for p in phases:
+            merged.statuses.update(p.statuses)
+        summary[key] = Summary(statistics.median(p.rps for p in phases), statistics.median(p.p50_ms for p in phases),
+                               statistics.median(p.p99_ms for p in phases), merged.errors,
+                               max(p.peak_rss_mb for p in phases), len(phases))
+    return summary
+
+
+def print_summary(summary: dict[tuple[str, str, int], Summary]) -> None:
+    print(f"{'target':<12} {'load':<4} {'conc':>4} {'rounds':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':<10} {'peak RSS MB':>11}   (medians over rounds; errors summed; RSS: the largest peak)")
+    for (label, kind, c), s in summary.items():
+        print(f"{label:<12} {kind:<4} {c:>4} {s.rounds:>6} {s.rps:>8.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f} "
+              f"{s.errors:<10} {s.peak_rss_mb:>11.1f}")
+
+
+def print_ratios(summary: dict[tuple[str, str, int], Summary], concurrency: tuple[int, ...]) -> None:
+    """Ours against each peer at the same concurrency; the IPX pairs are judged against the issue's target."""
+    pairs = [("ours x1", "ipx x1"), ("ours x2", "ipx x1"), ("ours-orig x1", "ipx x1"),
+             ("ours x1", "thumbor x1"), ("ours x2", "thumbor x2"), ("ours-orig x1", "thumbor x1")]
+    for c in concurrency:
+        for ours, peer in pairs:
+            a, b = summary.get((ours, "miss", c)), summary.get((peer, "miss", c))
+            if not (a and b and b.rps):
+                continue
+            ratio = a.rps / b.rps
+            verdict = ""
+            if peer.startswith("ipx"):
+                problems = [f"req/s below {TARGET_RATIO}x"] if ratio < TARGET_RATIO else []
+                if a.peak_rss_mb > b.peak_rss_mb:
+                    problems.append("peak RSS above IPX's")
+                verdict = f"  [target {'MISSED: ' + '; '.join(problems) if problems else 'met'}]"
+            print(f"miss c{c:<2} {ours:<12} / {peer:<10}: {a.rps:6.1f} / {b.rps:6.1f} req/s = {ratio:4.2f}x;  "
+                  f"peak RSS {a.peak_rss_mb:6.1f} vs {b.peak_rss_mb:6.1f} MB{verdict}")
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    quick = args.quick
+    return Plan(rounds=args.rounds or (1 if quick else 5), concurrency=(4, 16),
+                miss=Limits(12, 5) if quick else Limits(len(miss_workload()), 30),
+                hit=Limits(100, 2) if quick else Limits(2000, 8), use_wrk=shutil.which("wrk") is not None)
+
+
+def print_header(plan: Plan) -> None:
+    print(f"peers: {os.cpu_count()} CPU cores shared by the servers AND the load generator; loopback only. "
+          f"Misses: python asyncio+httpx; hits: {'wrk (1 thread)' if plan.use_wrk else 'python asyncio+httpx'}.")
+    print(f"workload: {len(photo_names())} photos from {PHOTOS} x widths {','.join(map(str, WIDTHS))}, "
+          f"WebP q{QUALITY}, shuffled; miss phases {plan.miss.requests} requests or {plan.miss.seconds:g} s, "
+          f"fresh server each, {plan.rounds} round(s); hit: {HIT_PHOTO} w{HIT_WIDTH} at c4, {plan.hit.requests} "
+          f"requests or {plan.hit.seconds:g} s")
+    print(f"encoders at their defaults: ours WebP method {EncoderSettings().webp_method}; sharp (IPX) effort 4; "
+          f"Pillow (thumbor) method 4. IPX and thumbor (RESPECT_ORIENTATION off) ignore EXIF orientation.")
+    sizes = "/".join(map(str, RenderSettings().working_sizes))
+    print(f"ours stores working copies (long sides {sizes}) at upload, outside the timed misses, and renders "
+          "misses from them; ours-orig turns them off, so its misses decode the original like the peers' do.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts and one round: a smoke run")
+    parser.add_argument("--rounds", type=int, default=0, help="miss rounds per target (default 5, --quick 1)")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/resize-proxy-peers"),
+                        help="where the peers are installed (default /tmp/resize-proxy-peers)")
+    parser.add_argument("--only", default=",".join(NAMES), help="comma-separated subset of ours,ipx,thumbor")
+    args = parser.parse_args(argv)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if not only or only - set(NAMES):
+        parser.error(f"--only takes names from {','.join(NAMES)}")
+    if not PHOTOS.is_dir():
+        print(f"corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS)", file=sys.stderr)
+        return 2
+    plan = make_plan(args)
+    start_load = os.getloadavg()[0]
+    print_header(plan)
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    print(f"peers in {args.scratch}:")
+    found = targets(only, args.scratch)
+    if not found:
+        print("nothing to run", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="resize-proxy-peers-") as tmp:
+        results = run_all(found, plan, Path(tmp))
+    print()
+    print_rows(results)
+    print()
+    summary = summarize(results)
+    print_summary(summary)
+    print()
+    print(f"reference (the issue, 2 cores): {REFERENCE}; target: ours >= {TARGET_RATIO}x IPX miss req/s "
+          f"with peak RSS no higher than IPX's")
+    print_ratios(summary, plan.concurrency)
+    print(f"machine load (1-min load average): {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
