@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from processes import stop_process
 from s3server import AWS_ENV, MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,13 +134,7 @@ class Server:
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace_s=15)
         self.proc = None
 
     def log(self) -> str:

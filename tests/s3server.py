@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 import httpx
 
+from processes import stop_process
+
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
 AWS_ENV = {
@@ -89,13 +91,7 @@ class MotoServer:
         raise RuntimeError(f"moto server did not answer within {timeout}s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 

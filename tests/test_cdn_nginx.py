@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from conftest import Server, free_port
+from processes import stop_process
 from proxy.http.errors import ERROR_MAX_AGE
 
 NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
@@ -119,12 +120,7 @@ class Nginx:
         return sum(1 for p in (self.folder / "cache").rglob("*") if p.is_file())
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_nginx(folder: Path, origin: Server) -> Nginx:
