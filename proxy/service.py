@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from proxy import metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
@@ -36,6 +36,11 @@ log = logging.getLogger("proxy.service")
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
 _ANIMATED_OUTPUTS = ("webp", "gif")
+
+
+PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview, small enough to inline
+PREVIEW_QUALITY = 40
+PREVIEWS_KEPT = 10_000  # placeholders kept per process (well under 1 KB each)
 
 
 class NotFound(Exception):
@@ -153,6 +158,8 @@ class ImageService:
         self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
         self.misses = TokenBuckets("renders of new variants", settings.rate_limits.misses_per_minute,
                                    settings.rate_limits.miss_burst)
+        # Keyed by id alone: ids are content hashes, so a placeholder never goes stale.
+        self._previews: LRUCache[str, bytes] = LRUCache(maxsize=PREVIEWS_KEPT)
         self.renders = 0
         self.store_write_errors = 0
 
@@ -235,6 +242,25 @@ class ImageService:
         (entry, tier), leader = await self._flight.run(
             cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
         return Variant(entry, tier if leader else "coalesced", negotiated, modified)
+
+    async def preview(self, meta: ImageMeta) -> bytes:
+        """A WebP of the image fitted into PREVIEW_BOX (the documents' placeholder, LQIP).
+
+        Rendered by the normal pipeline (upright, sRGB, no metadata) from the smallest
+        working copy, but outside the variant path on purpose: it is never stored and
+        never counted as a render, so describing an image writes nothing. Kept in memory
+        per process, so repeated meta requests cost a dictionary lookup.
+        """
+        body = self._previews.get(meta.id)
+        if body is None:
+            source, geometry = source_for(meta, plan(meta.width, meta.height, PREVIEW_BOX, PREVIEW_BOX, "inside"))
+            data = await self.store.get(source)
+            if data is None:
+                raise NotFound(meta.id)
+            r = self.settings.render
+            job = RenderJob(geometry, "webp", PREVIEW_QUALITY, r.background, self.settings.encoders)
+            body = self._previews[meta.id] = await self.pool.run(render, data, job)
+        return body
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
                               client: str) -> tuple[Entry, str]:

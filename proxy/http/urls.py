@@ -8,13 +8,13 @@ on, every URL in it is signed.
 
 from __future__ import annotations
 
+import base64
 from html import escape
 from typing import Any
 
 from starlette.requests import Request
 
 from proxy.config import Settings
-from proxy.placeholder import placeholder
 from proxy.service import ImageMeta
 from proxy.signing import sign_url
 
@@ -76,6 +76,7 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
                for fmt in picture_formats(meta, settings.variants.formats)}
     fallback = list(srcsets)[-1]
     src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
+    preview = await request.app.state.service.preview(meta)
     return {
         "id": meta.id,
         "width": meta.width,
@@ -88,5 +89,5 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
         "srcset": srcsets,
         "picture": picture_html(meta, srcsets, link(f"w={src_w}&fmt={fallback}")),
-        "placeholder": await placeholder(request.app.state.service, meta),
+        "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
     }
