@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from processes import stop_process
+from processes import free_port, stop_process
 from s3server import AWS_ENV, MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,12 +60,6 @@ def manifest(corpus: Path) -> dict[str, dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def toml_value(value: Any) -> str:

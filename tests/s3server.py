@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import httpx
 
-from processes import stop_process
+from processes import free_port, stop_process
 
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
@@ -31,12 +31,6 @@ AWS_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MotoServer:
