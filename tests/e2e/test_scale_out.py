@@ -20,14 +20,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import Server, new_server
+from support.servers import Server, new_server
 from proxy.config import S3Settings, parse_settings
 from proxy.service import ImageService, NotFound
 from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
-from s3server import AWS_ENV, MotoServer
+from support.s3server import AWS_ENV, MotoServer
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import Server, free_port
-from processes import stop_process
+from support.processes import free_port, stop_process
+from support.servers import Server
 from proxy.http.errors import ERROR_MAX_AGE
 
 NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")

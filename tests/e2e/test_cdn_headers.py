@@ -21,10 +21,7 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 
-from conftest import Server, ServerFactory
-from proxy.http.errors import ApiError
-from proxy.http.images import byte_range
-from proxy.negotiate import hint_value, snap_dpr, snap_width
+from support.servers import Server, ServerFactory
 from proxy.signing import sign_url
 
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200, upright
@@ -46,33 +43,6 @@ def photo(server: Server, corpus: Path) -> dict[str, Any]:
         r = c.post("/img", content=(corpus / PHOTO).read_bytes())
     assert r.status_code in (200, 201), r.text
     return r.json() | {"uploaded_between": (before, time.time())}
-
-
-# --------------------------------------------------------------------------- parsing helpers
-
-
-def test_hints_snap_to_the_allow_list() -> None:
-    dprs = (1.0, 1.5, 2.0, 3.0)
-    assert [snap_dpr(h, dprs) for h in (0.5, 1, 1.3, 1.5, 2.625, 3, 4)] == [1, 1, 1, 1.5, 2, 3, 3]
-    assert [snap_width(h, WIDTHS) for h in (1, 64, 65, 500, 2048, 5000)] == [64, 64, 96, 560, 2048, 2048]
-    assert hint_value({"Sec-CH-DPR": "2", "DPR": "3"}, ("Sec-CH-DPR", "DPR")) == 2  # the Sec- name wins
-    assert hint_value({"Sec-CH-DPR": "abc", "DPR": "3"}, ("Sec-CH-DPR", "DPR")) == 3
-    for junk in ("", "0", "-2", "inf", "nan", "2x"):
-        assert hint_value({"DPR": junk}, ("DPR",)) is None, junk
-
-
-def test_byte_ranges_follow_rfc_9110() -> None:
-    assert byte_range("bytes=0-99", 1000) == (0, 99)
-    assert byte_range("bytes=900-", 1000) == (900, 999)
-    assert byte_range("bytes=990-5000", 1000) == (990, 999)  # the end is clamped
-    assert byte_range("bytes=-100", 1000) == (900, 999)
-    assert byte_range("bytes=-5000", 1000) == (0, 999)
-    for ignored in ("bytes=0-9,20-29", "bytes=5-1", "bytes=-", "items=0-9", "bytes=a-b"):
-        assert byte_range(ignored, 1000) is None, ignored
-    for unsatisfiable in ("bytes=1000-", "bytes=-0"):
-        with pytest.raises(ApiError) as err:
-            byte_range(unsatisfiable, 1000)
-        assert err.value.status == 416 and err.value.headers == {"content-range": "bytes */1000"}
 
 
 # --------------------------------------------------------------------------- Last-Modified and conditionals

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import REPO, Server
+from support.corpus import REPO
+from support.servers import Server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from support.corpus import REPO
 from proxy.config import (
     DEFAULT_PRESETS,
     AuthSettings,
@@ -27,7 +28,6 @@ from proxy.config import (
     parse_settings,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 TOKEN = "a" * 16
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, ImageStat
 
-from conftest import Server, corpus_files, corpus_rows
-from test_e2e_core import assert_error, assert_no_metadata
+from support.checks import assert_error, assert_no_metadata
+from support.corpus import corpus_files, corpus_rows
+from support.servers import Server
 
 OUTPUTS = {"webp": "WEBP", "avif": "AVIF", "jpeg": "JPEG", "png": "PNG", "gif": "GIF"}
 READABLE = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "AVIF", "BMP", "TIFF"}

@@ -8,9 +8,7 @@ The container checks below walk the output's segments/chunks independently of th
 
 from __future__ import annotations
 
-import csv
 import io
-import os
 import struct
 from pathlib import Path
 from typing import Callable
@@ -21,22 +19,14 @@ from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, PngImagePl
 from proxy.config import LimitSettings, SanitizeSettings
 from proxy.imaging.sanitize import sanitize
 from proxy.imaging.strip import STRIPPERS, MalformedContainer, strip_gif, strip_jpeg, strip_png, strip_webp
+from support.corpus import CORPUS, corpus_rows
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
 MANIFEST = CORPUS / "MANIFEST.tsv"
 needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(),
                                   reason=f"image corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS to its path)")
 
 
-def manifest_rows() -> list[dict[str, str]]:
-    if not MANIFEST.is_file():
-        return []
-    with MANIFEST.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
-
-
-ROWS = {row["path"]: row for row in manifest_rows()}
+ROWS = {row["path"]: row for row in corpus_rows()}
 _OURS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 # Every corpus file of a strippable container that Pillow decodes cleanly.
 STRIPPABLE = sorted(p for p, r in ROWS.items() if r["format"] in _OURS and r["decode"].startswith("ok"))

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import httpx
 
-from processes import free_port, stop_process
+from support.processes import free_port, stop_process
 
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageSequence
 
 import proxy.imaging.decode  # noqa: F401 - registers the HEIF opener, as the service does
-from conftest import ARTIFACTS, CORPUS, Server, new_server
+from support.corpus import ARTIFACTS, CORPUS
+from support.servers import Server, new_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 SEEDS = ["formats/jpeg_progressive.jpg", "formats/jpeg_grayscale.jpg", "formats/jpeg_cmyk_adobe.jpg",

@@ -6,7 +6,10 @@ import itertools
 
 import pytest
 
-from proxy.negotiate import accepted_types, pick_format
+from proxy.config import VariantSettings
+from proxy.negotiate import accepted_types, hint_value, pick_format, snap_dpr, snap_width
+
+WIDTHS = VariantSettings().widths
 
 ALL = ("avif", "webp", "jpeg", "png")
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -96,3 +99,13 @@ def test_accepted_types_normalises_and_drops_parameters() -> None:
 def test_q_zero_with_a_bare_dot_refuses_a_type() -> None:
     """'q=0.' is a valid spelling of q=0 and must refuse the type."""
     assert pick_format("image/avif;q=0.,image/webp", ALL, has_alpha=False) == "webp"
+
+
+def test_hints_snap_to_the_allow_list() -> None:
+    dprs = (1.0, 1.5, 2.0, 3.0)
+    assert [snap_dpr(h, dprs) for h in (0.5, 1, 1.3, 1.5, 2.625, 3, 4)] == [1, 1, 1, 1.5, 2, 3, 3]
+    assert [snap_width(h, WIDTHS) for h in (1, 64, 65, 500, 2048, 5000)] == [64, 64, 96, 560, 2048, 2048]
+    assert hint_value({"Sec-CH-DPR": "2", "DPR": "3"}, ("Sec-CH-DPR", "DPR")) == 2  # the Sec- name wins
+    assert hint_value({"Sec-CH-DPR": "abc", "DPR": "3"}, ("Sec-CH-DPR", "DPR")) == 3
+    for junk in ("", "0", "-2", "inf", "nan", "2x"):
+        assert hint_value({"DPR": junk}, ("DPR",)) is None, junk

@@ -22,9 +22,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import REPO, Server, free_port
+from support.corpus import REPO
+from support.processes import free_port
+from support.servers import Server
 from proxy.signing import sign_url
-from test_e2e_core import assert_error
+from support.checks import assert_error
 
 KEY_NEW = "new-signing-key-0123456789abcdefghij"
 KEY_OLD = "old-signing-key-0123456789abcdefghij"

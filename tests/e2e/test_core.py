@@ -15,26 +15,18 @@ import httpx
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from conftest import Server, corpus_files
+from support.checks import assert_error, assert_no_metadata
+from support.corpus import corpus_files
+from support.servers import Server
 
 PHOTOS = corpus_files("photos")
 ORIENTATIONS = [f"photos/orientation_{n}.jpg" for n in range(1, 9)]
 FORMATS = {"webp": "WEBP", "avif": "AVIF", "jpeg": "JPEG", "png": "PNG"}
-XMP_MARKERS = (b"http://ns.adobe.com/xap", b"<x:xmpmeta", b"XMP DataXMP")
 
 
 def upright_size(row: dict[str, str]) -> tuple[int, int]:
     w, h = (int(v) for v in row["size"].split("x"))
     return (h, w) if row["orientation"] in {"5", "6", "7", "8"} else (w, h)
-
-
-def assert_no_metadata(data: bytes, what: str) -> None:
-    """No EXIF (so no GPS or device data), no XMP, no comment, read with Pillow and by bytes."""
-    assert b"Exif\x00\x00" not in data, f"{what}: EXIF marker in bytes"
-    assert not any(m in data for m in XMP_MARKERS), f"{what}: XMP in bytes"
-    im = Image.open(io.BytesIO(data))
-    assert len(im.getexif()) == 0, f"{what}: Pillow reads EXIF tags {dict(im.getexif())}"
-    assert not {"exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop"} & set(im.info), f"{what}: {im.info.keys()}"
 
 
 def grey(data: bytes, size: tuple[int, int] = (96, 64)) -> Image.Image:
@@ -236,15 +228,6 @@ def test_format_negotiation_sends_vary_accept(uploaded: dict[str, Any], server: 
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/json"
-    body = r.json()
-    assert body["error"] == code and body["detail"], body
-    assert "immutable" not in r.headers.get("cache-control", "")
-    return body
 
 
 def test_bad_parameters_get_400_listing_what_is_allowed(uploaded: dict[str, Any], server: Server) -> None:

@@ -1,5 +1,5 @@
 """A real browser: headless Chromium (the system's /usr/bin/chromium) driven by playwright-core
-from node (tests/browser/probe.mjs), against `python -m proxy serve`.
+from node (tests/e2e/browser/probe.mjs), against `python -m proxy serve`.
 
 Proves what only a browser can: its own Accept gets AVIF, `srcset`/`sizes` pick the candidate
 the layout needs and every image decodes, the meta document's `<picture>` works as pasted,
@@ -20,18 +20,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import ARTIFACTS, REPO, Server
+from support.corpus import ARTIFACTS, REPO
+from support.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 NODE = shutil.which("node")
-PROBE = REPO / "tests" / "browser" / "probe.mjs"
-PLAYWRIGHT = REPO / "tests" / "browser" / "node_modules" / "playwright-core"
+PROBE = REPO / "tests" / "e2e" / "browser" / "probe.mjs"
+PLAYWRIGHT = REPO / "tests" / "e2e" / "browser" / "node_modules" / "playwright-core"
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200
 
 pytestmark = pytest.mark.skipif(
     not (os.access(CHROMIUM, os.X_OK) and NODE and PLAYWRIGHT.is_dir()),
     reason="needs /usr/bin/chromium (apt-get install chromium), node, and playwright-core "
-           "(npm ci --prefix tests/browser); .ci/run installs all three")
+           "(npm ci --prefix tests/e2e/browser); .ci/run installs all three")
 
 
 def probe(tmp_path: Path, page: dict[str, Any], width: int, scale: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-// Drives the system Chromium for tests/test_browser.py and reports what the browser saw, as JSON.
+// Drives the system Chromium for tests/e2e/test_browser.py and reports what the browser saw, as JSON.
 //
 //   node probe.mjs < job.json
 //

@@ -23,7 +23,7 @@ from PIL import Image
 from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import StorageError, create_store
 from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
-from s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
 
 T = TypeVar("T")
 
