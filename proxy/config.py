@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from proxy.formats import INPUT_FORMATS, OUTPUT_FORMATS
+
 ENV_PREFIX = "PROXY_"
 CONFIG_ENV = "PROXY_CONFIG"  # set by `serve` for its workers: which config to load
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself in every worker
-OUTPUT_FORMATS = ("avif", "webp", "jpeg", "png", "gif")
-# Input formats (Pillow names) an operator may allow; MPO is folded into JPEG.
-INPUT_FORMATS = ("jpeg", "png", "webp", "gif", "avif", "heic", "bmp", "tiff")
 FITS = ("inside", "cover")
 # The presets a config without [variants.presets] gets (the shipped config.toml lists the same).
 DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
