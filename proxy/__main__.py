@@ -1,4 +1,5 @@
-"""Command line: `python -m proxy serve|check-config|sign|upload|warm|purge|gc` (also `resize-proxy`)."""
+"""Command line: `python -m proxy serve|check-config|config-reference|sign|upload|warm|purge|gc`
+(also `resize-proxy`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from proxy import cli
 from proxy.config import CONFIG_ENV, METRICS_ENV, ConfigError, Settings, load_settings
+from proxy.configkeys import nested_tables, reference
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port to bind (default: server.port)")
     serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     check = commands.add_parser("check-config", help="validate the config and print a summary")
+    keys = commands.add_parser("config-reference", help="print the Markdown table of config keys (as in README.md)")
+    keys.add_argument("table", nargs="?", choices=nested_tables(Settings),
+                      help="a nested table's keys only (default: the keys directly in the sections)")
     sign = commands.add_parser("sign", help="print signed versions of image URLs (security.signing_keys)")
     sign.add_argument("urls", nargs="+", metavar="URL", help="e.g. https://img.example.com/img/<id>?w=400")
     sign.add_argument("--key", help="signing key (default: the first of security.signing_keys)")
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (serve, check, sign, *cli.add_commands(commands)):
         sub.add_argument("--config", default="config.toml", help="path to config.toml (default: ./config.toml)")
     args = parser.parse_args(argv)
+    if args.command == "config-reference":  # describes the declarations: reads no config
+        print(reference(Settings, args.table), end="")
+        return 0
     try:
         settings = load_settings(Path(args.config), os.environ)
     except ConfigError as exc:

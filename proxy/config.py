@@ -1,25 +1,28 @@
 """Typed settings: read config.toml once at start-up, apply env overrides, validate.
 
 Everything else in the package receives a frozen `Settings` and never reads the
-environment or the file again. A bad value stops start-up with a `ConfigError`
-that names the offending key (``limits.max_pixels: must be a positive integer``),
-so an operator fixes the right line instead of chasing a stack trace.
+environment or the file again. A bad value stops start-up with a `ConfigError` that
+names the offending key (``limits.max_pixels: must be >= 1, got -5``), so an operator
+fixes the right line instead of chasing a stack trace.
 
-Environment overrides address one key each: ``PROXY_<SECTION>__<KEY>``, e.g.
-``PROXY_LIMITS__MAX_UPLOAD_BYTES=1048576`` or ``PROXY_AUTH__UPLOAD_TOKENS='["a","b"]'``.
-The value is parsed as a TOML value when it is one, otherwise taken as a string.
+Each key is declared once, as a field: ``setting(default, doc, bounds...)``; proxy/configkeys.py
+derives the parsing, defaults, error names and the README's table of keys from that. Rules
+between keys are the section checks at the end. Environment overrides address one key each:
+``PROXY_<SECTION>__<KEY>``, e.g. ``PROXY_LIMITS__MAX_UPLOAD_BYTES=1048576``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from proxy.configkeys import (Colour, ConfigError, SectionCheck, build, choice, http_url, includes, integer,
+                              overlay_env, refuse_unknown, setting, trimmed)
 from proxy.formats import INPUT_FORMATS, OUTPUT_FORMATS
 
 ENV_PREFIX = "PROXY_"
@@ -27,24 +30,48 @@ CONFIG_ENV = "PROXY_CONFIG"  # set by `serve` for its workers: which config to l
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself in every worker
 FITS = ("inside", "cover")
 # The presets a config without [variants.presets] gets (the shipped config.toml lists the same).
-DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
-    "thumb": {"w": 160, "h": 160, "fit": "cover"},
-    "small": {"w": 320},
-    "medium": {"w": 800},
-    "large": {"w": 1600},
-}
+DEFAULT_PRESETS: dict[str, dict[str, Any]] = {"thumb": {"w": 160, "h": 160, "fit": "cover"}, "small": {"w": 320},
+                                              "medium": {"w": 800}, "large": {"w": 1600}}
+_SIZES = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720, 800, 960, 1080, 1200, 1280, 1440, 1600,
+          1920, 2048)
 
 
-class ConfigError(ValueError):
-    """A config value is missing, unknown or out of range; the message names the key."""
+# ---------------------------------------------------------------------------
+# Rules of one key, run on a written value (Key.check); the generic ones are in configkeys.
+
+
+def _s3_prefix(name: str, value: str) -> str:
+    """Empty, or "a/b/" form: the trailing "/" keeps prefix "img" from also matching keys under
+    "img2/", and a leading "/" is dropped because S3 would keep it as an empty path segment."""
+    prefix = value.strip("/")
+    return prefix + "/" if prefix else ""
+
+
+def _host_names(name: str, hosts: tuple[str, ...]) -> tuple[str, ...]:
+    """As URLs carry them: lowercase, IPv6 literals without brackets."""
+    return tuple(h.lower().strip("[]") for h in hosts)
+
+
+def _networks(name: str, networks: tuple[str, ...]) -> tuple[str, ...]:
+    for i, net in enumerate(networks):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}[{i}]: not a network, got {net!r}") from None
+    return networks
+
+
+# ---------------------------------------------------------------------------
+# The sections and their keys.
 
 
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    public_url: str = ""  # base for URLs in JSON answers; empty: taken from the request
+    host: str = setting("127.0.0.1", "bind address (`--host` overrides)")
+    port: int = setting(8000, "bind port (`--port` overrides)", minimum=0, maximum=65535)
+    workers: int = setting(1, "uvicorn worker processes (`--workers` overrides)", maximum=64)
+    public_url: str = setting("", "base of URLs in JSON answers (set it behind a CDN); empty: the request's",
+                              check=trimmed)
 
 
 @dataclass(frozen=True)
@@ -53,53 +80,58 @@ class S3Settings:
     they come from the standard AWS chain (env, shared files, instance role), never from a
     config file that gets copied around and committed."""
 
-    bucket: str = ""
-    prefix: str = ""  # "" or ends with "/": every key is stored under it
-    region: str = "us-east-1"
-    endpoint_url: str = ""  # empty: AWS itself; else e.g. "http://minio:9000"
-    addressing_style: str = "auto"  # auto | path | virtual
-    connect_timeout_s: float = 2.0
-    read_timeout_s: float = 5.0
-    max_attempts: int = 2  # total tries per call, the first included
-    max_pool_connections: int = 0  # 0: derived from the render concurrency
+    bucket: str = setting("", 'bucket name; required when `storage.backend = "s3"`')
+    prefix: str = setting("", "key prefix, normalised to `prefix/`: every key is stored under it", check=_s3_prefix)
+    region: str = setting("us-east-1", "region")
+    endpoint_url: str = setting("", "any S3-compatible endpoint, `http://` or `https://`; empty: AWS", check=http_url)
+    addressing_style: str = setting("auto", "bucket in the host name or the path", choices=("auto", "path", "virtual"))
+    connect_timeout_s: float = setting(2.0, "seconds, per attempt")
+    read_timeout_s: float = setting(5.0, "seconds, per attempt")
+    max_attempts: int = setting(2, "total tries per call, the first included", maximum=10)
+    max_pool_connections: int = setting(0, "`0`: `max(10, 2 × render slots + 4)`", minimum=0)
 
 
 @dataclass(frozen=True)
 class StorageSettings:
-    backend: str = "local"
-    path: Path = Path("data")
+    backend: str = setting("local", "where originals and variants live (`s3`: see S3 storage)", choices=("local", "s3"))
+    path: Path = setting(Path("data"), "local backend: folder for `originals/` and `variants/`")
     s3: S3Settings = S3Settings()
 
 
 @dataclass(frozen=True)
 class AuthSettings:
-    upload_tokens: tuple[str, ...] = ()
+    upload_tokens: tuple[str, ...] = setting((), "bearer tokens for `POST`/`DELETE`; empty: loopback clients only "
+                                             "(a warning is logged at start)", min_length=16)
 
 
 @dataclass(frozen=True)
 class LimitSettings:
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    max_frames: int = 300
-    render_timeout_s: float = 20.0
+    max_upload_bytes: int = setting(25 * 1024 * 1024, "larger bodies get 413 (26214400 = 25 MiB)")
+    max_pixels: int = setting(50_000_000, "per image, and for all frames of an animation together")
+    max_frames: int = setting(300, "animation frames")
+    render_timeout_s: float = setting(20.0, "a render or upload sanitize slower than this answers 503")
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    max_concurrent: int = 0  # 0: one per CPU core
-    max_queue: int = 64
-    background: tuple[int, int, int] = (255, 255, 255)
-    animation: bool = True  # animated originals give animated WebP/GIF variants
-    max_animation_frames: int = 150  # more frames than this: first frame only
-    working_sizes: tuple[int, ...] = (480, 800, 1280)  # long sides of the working copies made at upload
-    large_image_pixels: int = 16_000_000  # decodes above this run one at a time per worker (memory bound)
+    max_concurrent: int = setting(0, "renders at once; `0`: one per CPU core", minimum=0)
+    max_queue: int = setting(64, "renders that may wait for a slot; past it: 503 + `Retry-After` at once", minimum=0)
+    background: Colour = setting((255, 255, 255), "behind transparent pixels in JPEG output")
+    animation: bool = setting(True, "animated originals give animated WebP/GIF variants")
+    max_animation_frames: int = setting(150, "more frames than this: the first frame only")
+    working_sizes: tuple[int, ...] = setting((480, 800, 1280), "long sides of the working copies made at upload "
+                                             "(a render starts from the smallest that holds its output); `[]`: none",
+                                             maximum=8192, allow_empty=True)
+    large_image_pixels: int = setting(16_000_000, "decodes larger than this (after JPEG draft scaling) run one at a "
+                                      "time per worker, bounding memory; smaller ones never wait")
 
 
 @dataclass(frozen=True)
 class CacheSettings:
-    memory_bytes: int = 256 * 1024 * 1024
-    meta_entries: int = 10_000
-    meta_ttl_s: float = 60.0  # how long another instance's delete may go unnoticed here
+    memory_bytes: int = setting(256 * 1024 * 1024, "memory LRU budget in variant bytes (256 MiB); `0` disables",
+                                minimum=0)
+    meta_entries: int = setting(10_000, "image metadata records kept in memory")
+    meta_ttl_s: float = setting(60.0, "seconds a metadata record is trusted (another instance's delete shows within)")
 
 
 @dataclass(frozen=True)
@@ -111,46 +143,70 @@ class Preset:
     q: int | None = None
 
 
+def _preset(name: str, value: Any) -> Preset:
+    """One `[variants.presets]` entry, e.g. ``{ w = 160, h = 160, fit = "cover" }``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a table like {{ w = 320 }}")
+    refuse_unknown(name, value, (f.name for f in dataclasses.fields(Preset)))
+    sizes = {k: integer(f"{name}.{k}", value[k]) for k in ("w", "h", "q") if k in value}
+    if "w" not in sizes and "h" not in sizes:
+        raise ConfigError(f"{name}: needs w or h")
+    fmt = choice(f"{name}.fmt", value.get("fmt", "auto"), OUTPUT_FORMATS + ("auto",))
+    return Preset(**sizes, fit=choice(f"{name}.fit", value.get("fit", Preset.fit), FITS),
+                  fmt=None if fmt == "auto" else fmt)
+
+
+def _presets(name: str, value: Any) -> dict[str, Preset]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a table of presets")
+    return {preset: _preset(f"{name}.{preset}", p) for preset, p in value.items()}
+
+
 @dataclass(frozen=True)
 class VariantSettings:
-    widths: tuple[int, ...] = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720,
-                               800, 960, 1080, 1200, 1280, 1440, 1600, 1920, 2048)
-    heights: tuple[int, ...] = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720,
-                                800, 960, 1080, 1200, 1280, 1440, 1600, 1920, 2048)
-    dprs: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    qualities: tuple[int, ...] = (40, 50, 60, 70, 75, 80, 85, 90)
-    formats: tuple[str, ...] = OUTPUT_FORMATS
-    presets: Mapping[str, Preset] = field(default_factory=dict)
+    widths: tuple[int, ...] = setting(_SIZES, "allowed `w`", maximum=16384)
+    heights: tuple[int, ...] = setting(_SIZES, "allowed `h`", maximum=16384)
+    dprs: tuple[float, ...] = setting((1.0, 1.5, 2.0, 3.0), "allowed `dpr`; must include 1", check=includes(1.0, "1"))
+    qualities: tuple[int, ...] = setting((40, 50, 60, 70, 75, 80, 85, 90), "allowed `q`", maximum=100)
+    formats: tuple[str, ...] = setting(OUTPUT_FORMATS, "allowed output formats; must include jpeg",
+                                       choices=OUTPUT_FORMATS,
+                                       check=includes("jpeg", "jpeg (the fallback every browser reads)"))
+    presets: Mapping[str, Preset] = setting({name: Preset(**p) for name, p in DEFAULT_PRESETS.items()},
+                                            "`p=<name>` shortcuts `{ w, h, fit, fmt, q }` on the lists above "
+                                            "(no table: the built-in ones that are)", parse=_presets)
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
     """Default quality and speed knobs per output format (see README: encoder settings)."""
 
-    jpeg_quality: int = 80
-    webp_quality: int = 80
-    webp_method: int = 2  # measured: 2.4x faster than 4 for files 0.5% larger
-    avif_quality: int = 60
-    avif_speed: int = 9  # measured: 2.5x faster than 8 for files 1% larger
-    png_compress_level: int = 6
+    jpeg_quality: int = setting(80, "JPEG `q` when none is asked", maximum=100)
+    webp_quality: int = setting(80, "WebP `q` when none is asked", maximum=100)
+    webp_method: int = setting(2, "libwebp effort, fast to small (2: 2.4x faster than 4, files 0.5% larger)",
+                               minimum=0, maximum=6)
+    avif_quality: int = setting(60, "AVIF `q` when none is asked", maximum=100)
+    avif_speed: int = setting(9, "libavif speed, small to fast (9: 2.5x faster than 8, files 1% larger)",
+                              minimum=0, maximum=10)
+    png_compress_level: int = setting(6, "zlib level", minimum=0, maximum=9)
 
 
 @dataclass(frozen=True)
 class SanitizeSettings:
-    formats: tuple[str, ...] = INPUT_FORMATS
-    jpeg_quality: int = 95
-    webp_quality: int = 95
-    avif_quality: int = 90
+    formats: tuple[str, ...] = setting(INPUT_FORMATS, "accepted uploads", choices=INPUT_FORMATS)
+    jpeg_quality: int = setting(95, "JPEG quality when a re-encode at upload is unavoidable", maximum=100)
+    webp_quality: int = setting(95, "WebP quality, likewise", maximum=100)
+    avif_quality: int = setting(90, "AVIF quality, likewise", maximum=100)
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
     """Signed URLs: with keys set, every image request needs a valid signature (`s=`)."""
 
-    signing_keys: tuple[str, ...] = ()  # the first signs; all verify (rotation)
-    max_width: int = 4096  # hard caps for signed requests, which may leave the allow-list
-    max_height: int = 4096
-    max_pixels: int = 16_777_216
+    signing_keys: tuple[str, ...] = setting((), "HMAC keys; set: every image URL must be signed; the first signs, "
+                                            "all verify (rotation)", min_length=32)
+    max_width: int = setting(4096, "hard cap on `w` for signed URLs, which may leave the allow-list", maximum=65535)
+    max_height: int = setting(4096, "hard cap on `h` for signed URLs", maximum=65535)
+    max_pixels: int = setting(16_777_216, "hard cap on output pixels for signed URLs")
 
     @property
     def signing(self) -> bool:
@@ -161,28 +217,31 @@ class SecuritySettings:
 class FetchSettings:
     """Import from a URL (POST /img {"url": ...}): off until hosts are listed."""
 
-    allowed_hosts: tuple[str, ...] = ()  # exact host names (or IP literals) that may be fetched
-    allowed_networks: tuple[str, ...] = ()  # private/loopback CIDRs explicitly allowed (default: none)
-    connect_timeout_s: float = 3.0
-    read_timeout_s: float = 10.0
-    total_timeout_s: float = 20.0
-    max_redirects: int = 3  # followed only to the same host, each re-checked
+    allowed_hosts: tuple[str, ...] = setting((), 'exact host names (or IP literals) `POST /img {"url"}` may fetch '
+                                             "from; empty: import off", check=_host_names)
+    allowed_networks: tuple[str, ...] = setting((), "private/loopback CIDRs allowed as fetch targets (normally none)",
+                                                check=_networks)
+    connect_timeout_s: float = setting(3.0, "seconds to connect")
+    read_timeout_s: float = setting(10.0, "seconds between bytes")
+    total_timeout_s: float = setting(20.0, "seconds for the whole fetch")
+    max_redirects: int = setting(3, "followed only to the same host, each re-checked", minimum=0, maximum=10)
 
 
 @dataclass(frozen=True)
 class RateLimitSettings:
     """Per-client token buckets (per worker process). 0 disables a limit. Cached hits are never limited."""
 
-    uploads_per_minute: float = 60.0
-    upload_burst: int = 20
-    misses_per_minute: float = 600.0  # renders of variants not yet in any cache tier
-    miss_burst: int = 100
+    uploads_per_minute: float = setting(60.0, "uploads per client; `0` disables", minimum=0)
+    upload_burst: int = setting(20, "uploads a client may make at once")
+    misses_per_minute: float = setting(600.0, "renders of variants in no cache tier yet, per client; `0` disables",
+                                       minimum=0)
+    miss_burst: int = setting(100, "such renders a client may start at once")
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    access_log: bool = True  # one JSON line per request on stdout
-    level: str = "info"
+    access_log: bool = setting(True, "one JSON line per request on stdout")
+    level: str = setting("info", "service log level", choices=("debug", "info", "warning", "error"))
 
 
 @dataclass(frozen=True)
@@ -208,370 +267,42 @@ class Settings:
 
 
 # ---------------------------------------------------------------------------
-# Parsing helpers: each takes the dotted key so its error can name it.
+# Rules between keys, run after their section is built.
 
 
-def _int(key: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}: must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ConfigError(f"{key}: must be {bound}, got {value}")
-    return value
+def _bucket_for_s3(storage: StorageSettings, given: Mapping[str, Any], name: str) -> StorageSettings:
+    if storage.backend == "s3" and not storage.s3.bucket:
+        raise ConfigError(f'{name}.s3.bucket: required when {name}.backend = "s3"')
+    return storage
 
 
-def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= minimum:
-        raise ConfigError(f"{key}: must be > {minimum}, got {value}")
-    return float(value)
+def _presets_on_the_lists(v: VariantSettings, given: Mapping[str, Any], name: str) -> VariantSettings:
+    """A preset may only ask for what the lists allow. Written presets that do not are refused;
+    built-in ones (no presets table written) that do not are left out."""
+    kept = {}
+    for preset, p in v.presets.items():
+        misfits = [f"{k}: {value!r} is not in {name}.{listed}" for k, value, allowed, listed in (
+            ("w", p.w, v.widths, "widths"), ("h", p.h, v.heights, "heights"),
+            ("fmt", p.fmt, v.formats, "formats"), ("q", p.q, v.qualities, "qualities"))
+            if value is not None and value not in allowed]
+        if not misfits:
+            kept[preset] = p
+        elif "presets" in given:
+            raise ConfigError(f"{name}.presets.{preset}.{misfits[0]}")
+    return dataclasses.replace(v, presets=kept)
 
 
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{key}: must be a string, got {value!r}")
-    return value
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    value = _str(key, value).lower()
-    if value not in choices:
-        raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _list(key: str, value: Any) -> list[Any]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{key}: must be a non-empty list, got {value!r}")
-    return value
-
-
-def _sorted_ints(key: str, value: Any, maximum: int | None = None) -> tuple[int, ...]:
-    items = [_int(f"{key}[{i}]", v, maximum=maximum) for i, v in enumerate(_list(key, value))]
-    return tuple(sorted(set(items)))
-
-
-def _colour(key: str, value: Any) -> tuple[int, int, int]:
-    text = _str(key, value).lstrip("#")
-    if len(text) != 6:
-        raise ConfigError(f"{key}: must be a colour like '#ffffff', got {value!r}")
-    try:
-        return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
-    except ValueError:
-        raise ConfigError(f"{key}: must be a colour like '#ffffff', got {value!r}") from None
-
-
-def _section(raw: Mapping[str, Any], name: str, known: set[str]) -> dict[str, Any]:
-    section = raw.get(name, {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{name}: must be a table")
-    for key in section:
-        if key not in known:
-            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return section
+_SECTION_CHECKS: dict[type, SectionCheck] = {StorageSettings: _bucket_for_s3, VariantSettings: _presets_on_the_lists}
 
 
 # ---------------------------------------------------------------------------
-# Section builders.
-
-
-def _server(raw: Mapping[str, Any]) -> ServerSettings:
-    s = _section(raw, "server", {"host", "port", "workers", "public_url"})
-    d = ServerSettings()
-    return ServerSettings(
-        host=_str("server.host", s.get("host", d.host)),
-        port=_int("server.port", s.get("port", d.port), minimum=0, maximum=65535),
-        workers=_int("server.workers", s.get("workers", d.workers), maximum=64),
-        public_url=_str("server.public_url", s.get("public_url", d.public_url)).rstrip("/"),
-    )
-
-
-def _s3_prefix(value: Any) -> str:
-    """Empty, or "a/b/" form: the trailing "/" keeps prefix "img" from also matching keys under
-    "img2/", and a leading "/" is dropped because S3 would keep it as an empty path segment."""
-    prefix = _str("storage.s3.prefix", value).strip("/")
-    return prefix + "/" if prefix else ""
-
-
-def _s3(storage: Mapping[str, Any], required: bool) -> S3Settings:
-    # Keyed by its dotted name so _section's messages read "storage.s3.<key>".
-    s = _section({"storage.s3": storage.get("s3", {})}, "storage.s3",
-                 {"bucket", "prefix", "region", "endpoint_url", "addressing_style", "connect_timeout_s",
-                  "read_timeout_s", "max_attempts", "max_pool_connections"})
-    d = S3Settings()
-    bucket = _str("storage.s3.bucket", s.get("bucket", d.bucket))
-    if required and not bucket:
-        raise ConfigError('storage.s3.bucket: required when storage.backend = "s3"')
-    endpoint_url = _str("storage.s3.endpoint_url", s.get("endpoint_url", d.endpoint_url)).rstrip("/")
-    if endpoint_url and not endpoint_url.startswith(("http://", "https://")):
-        raise ConfigError(f"storage.s3.endpoint_url: must start with http:// or https://, got {endpoint_url!r}")
-    return S3Settings(
-        bucket=bucket,
-        prefix=_s3_prefix(s.get("prefix", d.prefix)),
-        region=_str("storage.s3.region", s.get("region", d.region)),
-        endpoint_url=endpoint_url,
-        addressing_style=_choice("storage.s3.addressing_style", s.get("addressing_style", d.addressing_style),
-                                 ("auto", "path", "virtual")),
-        connect_timeout_s=_float("storage.s3.connect_timeout_s", s.get("connect_timeout_s", d.connect_timeout_s)),
-        read_timeout_s=_float("storage.s3.read_timeout_s", s.get("read_timeout_s", d.read_timeout_s)),
-        max_attempts=_int("storage.s3.max_attempts", s.get("max_attempts", d.max_attempts), maximum=10),
-        max_pool_connections=_int("storage.s3.max_pool_connections",
-                                  s.get("max_pool_connections", d.max_pool_connections), minimum=0),
-    )
-
-
-def _storage(raw: Mapping[str, Any], base_dir: Path) -> StorageSettings:
-    s = _section(raw, "storage", {"backend", "path", "s3"})
-    backend = _choice("storage.backend", s.get("backend", "local"), ("local", "s3"))
-    path = Path(_str("storage.path", s.get("path", "data"))).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    return StorageSettings(backend=backend, path=path, s3=_s3(s, required=backend == "s3"))
-
-
-def _auth(raw: Mapping[str, Any]) -> AuthSettings:
-    s = _section(raw, "auth", {"upload_tokens"})
-    return AuthSettings(upload_tokens=_strings("auth.upload_tokens", s.get("upload_tokens", []), min_length=16))
-
-
-def _limits(raw: Mapping[str, Any]) -> LimitSettings:
-    s = _section(raw, "limits", {"max_upload_bytes", "max_pixels", "max_frames", "render_timeout_s"})
-    d = LimitSettings()
-    return LimitSettings(
-        max_upload_bytes=_int("limits.max_upload_bytes", s.get("max_upload_bytes", d.max_upload_bytes)),
-        max_pixels=_int("limits.max_pixels", s.get("max_pixels", d.max_pixels)),
-        max_frames=_int("limits.max_frames", s.get("max_frames", d.max_frames)),
-        render_timeout_s=_float("limits.render_timeout_s", s.get("render_timeout_s", d.render_timeout_s)),
-    )
-
-
-def _working_sizes(value: Any) -> tuple[int, ...]:
-    """Sorted long sides, each 64..8192; an empty list turns working copies off."""
-    if value == []:
-        return ()
-    return _sorted_ints("render.working_sizes", value, maximum=8192)
-
-
-def _render(raw: Mapping[str, Any]) -> RenderSettings:
-    s = _section(raw, "render", {"max_concurrent", "max_queue", "background", "animation", "max_animation_frames",
-                                 "working_sizes", "large_image_pixels"})
-    d = RenderSettings()
-    animation = s.get("animation", d.animation)
-    if not isinstance(animation, bool):
-        raise ConfigError(f"render.animation: must be true or false, got {animation!r}")
-    return RenderSettings(
-        max_concurrent=_int("render.max_concurrent", s.get("max_concurrent", d.max_concurrent), minimum=0),
-        max_queue=_int("render.max_queue", s.get("max_queue", d.max_queue), minimum=0),
-        background=_colour("render.background", s.get("background", "#ffffff")),
-        animation=animation,
-        max_animation_frames=_int("render.max_animation_frames",
-                                  s.get("max_animation_frames", d.max_animation_frames)),
-        working_sizes=_working_sizes(s.get("working_sizes", list(d.working_sizes))),
-        large_image_pixels=_int("render.large_image_pixels", s.get("large_image_pixels", d.large_image_pixels)),
-    )
-
-
-def _cache(raw: Mapping[str, Any]) -> CacheSettings:
-    s = _section(raw, "cache", {"memory_bytes", "meta_entries", "meta_ttl_s"})
-    d = CacheSettings()
-    return CacheSettings(
-        memory_bytes=_int("cache.memory_bytes", s.get("memory_bytes", d.memory_bytes), minimum=0),
-        meta_entries=_int("cache.meta_entries", s.get("meta_entries", d.meta_entries)),
-        meta_ttl_s=_float("cache.meta_ttl_s", s.get("meta_ttl_s", d.meta_ttl_s)),
-    )
-
-
-def _preset(key: str, value: Any, v: VariantSettings) -> Preset:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: must be a table like {{ w = 320 }}")
-    for k in value:
-        if k not in {"w", "h", "fit", "fmt", "q"}:
-            raise ConfigError(f"{key}.{k}: unknown key (known: fit, fmt, h, q, w)")
-    w = _int(f"{key}.w", value["w"]) if "w" in value else None
-    h = _int(f"{key}.h", value["h"]) if "h" in value else None
-    if w is None and h is None:
-        raise ConfigError(f"{key}: needs w or h")
-    if w is not None and w not in v.widths:
-        raise ConfigError(f"{key}.w: {w} is not in variants.widths")
-    if h is not None and h not in v.heights:
-        raise ConfigError(f"{key}.h: {h} is not in variants.heights")
-    fmt = _choice(f"{key}.fmt", value["fmt"], v.formats + ("auto",)) if "fmt" in value else None
-    q = _int(f"{key}.q", value["q"]) if "q" in value else None
-    if q is not None and q not in v.qualities:
-        raise ConfigError(f"{key}.q: {q} is not in variants.qualities")
-    return Preset(w=w, h=h, fit=_choice(f"{key}.fit", value.get("fit", "inside"), FITS),
-                  fmt=None if fmt == "auto" else fmt, q=q)
-
-
-def _variants(raw: Mapping[str, Any]) -> VariantSettings:
-    s = _section(raw, "variants", {"widths", "heights", "dprs", "qualities", "formats", "presets"})
-    d = VariantSettings()
-    dprs_raw = _list("variants.dprs", s.get("dprs", list(d.dprs)))
-    dprs = tuple(sorted({_float(f"variants.dprs[{i}]", x) for i, x in enumerate(dprs_raw)}))
-    if 1.0 not in dprs:
-        raise ConfigError("variants.dprs: must include 1")
-    formats = tuple(_choice(f"variants.formats[{i}]", f, OUTPUT_FORMATS)
-                    for i, f in enumerate(_list("variants.formats", s.get("formats", list(d.formats)))))
-    if "jpeg" not in formats:
-        raise ConfigError("variants.formats: must include jpeg (the fallback every browser reads)")
-    v = VariantSettings(
-        widths=_sorted_ints("variants.widths", s.get("widths", list(d.widths)), maximum=16384),
-        heights=_sorted_ints("variants.heights", s.get("heights", list(d.heights)), maximum=16384),
-        dprs=dprs,
-        qualities=_sorted_ints("variants.qualities", s.get("qualities", list(d.qualities)), maximum=100),
-        formats=tuple(dict.fromkeys(formats)),
-    )
-    presets_raw = s.get("presets")
-    if presets_raw is None:  # the built-in presets that fit this config's size lists
-        presets_raw = {name: p for name, p in DEFAULT_PRESETS.items()
-                       if p.get("w", v.widths[0]) in v.widths and p.get("h", v.heights[0]) in v.heights}
-    if not isinstance(presets_raw, dict):
-        raise ConfigError("variants.presets: must be a table of presets")
-    presets = {name: _preset(f"variants.presets.{name}", p, v) for name, p in presets_raw.items()}
-    return VariantSettings(widths=v.widths, heights=v.heights, dprs=v.dprs, qualities=v.qualities,
-                           formats=v.formats, presets=presets)
-
-
-def _encoders(raw: Mapping[str, Any]) -> EncoderSettings:
-    s = _section(raw, "encoders", {"jpeg_quality", "webp_quality", "webp_method", "avif_quality",
-                                   "avif_speed", "png_compress_level"})
-    d = EncoderSettings()
-    return EncoderSettings(
-        jpeg_quality=_int("encoders.jpeg_quality", s.get("jpeg_quality", d.jpeg_quality), maximum=100),
-        webp_quality=_int("encoders.webp_quality", s.get("webp_quality", d.webp_quality), maximum=100),
-        webp_method=_int("encoders.webp_method", s.get("webp_method", d.webp_method), minimum=0, maximum=6),
-        avif_quality=_int("encoders.avif_quality", s.get("avif_quality", d.avif_quality), maximum=100),
-        avif_speed=_int("encoders.avif_speed", s.get("avif_speed", d.avif_speed), minimum=0, maximum=10),
-        png_compress_level=_int("encoders.png_compress_level",
-                                s.get("png_compress_level", d.png_compress_level), minimum=0, maximum=9),
-    )
-
-
-def _sanitize(raw: Mapping[str, Any]) -> SanitizeSettings:
-    s = _section(raw, "sanitize", {"formats", "jpeg_quality", "webp_quality", "avif_quality"})
-    d = SanitizeSettings()
-    formats = tuple(_choice(f"sanitize.formats[{i}]", f, INPUT_FORMATS)
-                    for i, f in enumerate(_list("sanitize.formats", s.get("formats", list(d.formats)))))
-    return SanitizeSettings(
-        formats=tuple(dict.fromkeys(formats)),
-        jpeg_quality=_int("sanitize.jpeg_quality", s.get("jpeg_quality", d.jpeg_quality), maximum=100),
-        webp_quality=_int("sanitize.webp_quality", s.get("webp_quality", d.webp_quality), maximum=100),
-        avif_quality=_int("sanitize.avif_quality", s.get("avif_quality", d.avif_quality), maximum=100),
-    )
-
-
-_SECTIONS = ("server", "storage", "auth", "limits", "render", "cache", "variants", "encoders", "sanitize", "security",
-             "fetch", "rate_limits", "logging")
-
-
-def _logging(raw: Mapping[str, Any]) -> LoggingSettings:
-    s = _section(raw, "logging", {"access_log", "level"})
-    access = s.get("access_log", True)
-    if not isinstance(access, bool):
-        raise ConfigError(f"logging.access_log: must be true or false, got {access!r}")
-    return LoggingSettings(access_log=access,
-                           level=_choice("logging.level", s.get("level", "info"), ("debug", "info", "warning", "error")))
-
-
-def _strings(key: str, value: Any, min_length: int = 1) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value] if value else []
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: must be a list of strings")
-    items = tuple(_str(f"{key}[{i}]", v) for i, v in enumerate(value))
-    for i, item in enumerate(items):
-        if len(item) < min_length:
-            raise ConfigError(f"{key}[{i}]: must be at least {min_length} characters")
-    return items
-
-
-def _security(raw: Mapping[str, Any]) -> SecuritySettings:
-    s = _section(raw, "security", {"signing_keys", "max_width", "max_height", "max_pixels"})
-    d = SecuritySettings()
-    return SecuritySettings(
-        signing_keys=_strings("security.signing_keys", s.get("signing_keys", []), min_length=32),
-        max_width=_int("security.max_width", s.get("max_width", d.max_width), maximum=65535),
-        max_height=_int("security.max_height", s.get("max_height", d.max_height), maximum=65535),
-        max_pixels=_int("security.max_pixels", s.get("max_pixels", d.max_pixels)),
-    )
-
-
-def _fetch(raw: Mapping[str, Any]) -> FetchSettings:
-    s = _section(raw, "fetch", {"allowed_hosts", "allowed_networks", "connect_timeout_s", "read_timeout_s",
-                                "total_timeout_s", "max_redirects"})
-    d = FetchSettings()
-    networks = _strings("fetch.allowed_networks", s.get("allowed_networks", []))
-    for i, net in enumerate(networks):
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"fetch.allowed_networks[{i}]: not a network, got {net!r}") from None
-    return FetchSettings(
-        allowed_hosts=tuple(h.lower().strip("[]") for h in _strings("fetch.allowed_hosts", s.get("allowed_hosts", []))),
-        allowed_networks=networks,
-        connect_timeout_s=_float("fetch.connect_timeout_s", s.get("connect_timeout_s", d.connect_timeout_s)),
-        read_timeout_s=_float("fetch.read_timeout_s", s.get("read_timeout_s", d.read_timeout_s)),
-        total_timeout_s=_float("fetch.total_timeout_s", s.get("total_timeout_s", d.total_timeout_s)),
-        max_redirects=_int("fetch.max_redirects", s.get("max_redirects", d.max_redirects), minimum=0, maximum=10),
-    )
-
-
-def _rate_limits(raw: Mapping[str, Any]) -> RateLimitSettings:
-    s = _section(raw, "rate_limits", {"uploads_per_minute", "upload_burst", "misses_per_minute", "miss_burst"})
-    d = RateLimitSettings()
-
-    def rate(key: str, default: float) -> float:
-        value = s.get(key, default)
-        return 0.0 if value == 0 else _float(f"rate_limits.{key}", value)
-
-    return RateLimitSettings(
-        uploads_per_minute=rate("uploads_per_minute", d.uploads_per_minute),
-        upload_burst=_int("rate_limits.upload_burst", s.get("upload_burst", d.upload_burst)),
-        misses_per_minute=rate("misses_per_minute", d.misses_per_minute),
-        miss_burst=_int("rate_limits.miss_burst", s.get("miss_burst", d.miss_burst)),
-    )
-
-
-def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Overlay ``PROXY_SECTION__KEY`` variables onto the parsed TOML, in place."""
-    for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
-        if section not in _SECTIONS:
-            raise ConfigError(f"{name}: unknown section {section!r} (known: {', '.join(_SECTIONS)})")
-        try:
-            value: Any = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        table = raw.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{section}: must be a table")
-        table[key] = value
+# Loading.
 
 
 def parse_settings(raw: dict[str, Any], base_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate a raw TOML mapping (plus env overrides) into frozen `Settings`."""
-    _apply_env(raw, environ or {})
-    for name in raw:
-        if name not in _SECTIONS:
-            raise ConfigError(f"{name}: unknown section (known: {', '.join(_SECTIONS)})")
-    return Settings(
-        server=_server(raw),
-        storage=_storage(raw, base_dir),
-        auth=_auth(raw),
-        limits=_limits(raw),
-        render=_render(raw),
-        cache=_cache(raw),
-        variants=_variants(raw),
-        encoders=_encoders(raw),
-        sanitize=_sanitize(raw),
-        security=_security(raw),
-        fetch=_fetch(raw),
-        rate_limits=_rate_limits(raw),
-        logging=_logging(raw),
-    )
+    overlay_env(Settings, raw, environ or {}, ENV_PREFIX)
+    return build(Settings, raw, "", base_dir, _SECTION_CHECKS)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,4 @@
-"""The command line: a bad config stops start-up with a message naming the key."""
+"""The command line: a bad config stops start-up with a message naming the key; the key reference."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from proxy.config import Settings
+from proxy.configkeys import nested_tables, reference
 from support.corpus import REPO
 
 
@@ -47,3 +49,18 @@ def test_env_override_is_validated_too(tmp_path: Path) -> None:
 def test_missing_config_file_is_reported(tmp_path: Path) -> None:
     result = run("check-config", "--config", str(tmp_path / "absent.toml"))
     assert result.returncode == 2 and "not found" in result.stderr
+
+
+def test_config_reference_prints_the_generated_key_tables() -> None:
+    """`config-reference` needs no config file and prints the tables README.md carries (the README
+    side is checked in test_config); `config-reference storage.s3` the nested table's."""
+    for table in (None, *nested_tables(Settings)):
+        result = run("config-reference", *([table] if table else []), env={"PROXY_LIMITS__MAX_PIXELS": "-5"})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == reference(Settings, table)
+    assert "| `server.port` | `8000` |" in run("config-reference").stdout
+
+
+def test_config_reference_refuses_an_unknown_table() -> None:
+    result = run("config-reference", "storage.s4")
+    assert result.returncode == 2 and "storage.s4" in result.stderr

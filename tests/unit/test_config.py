@@ -1,16 +1,20 @@
-"""proxy.config: defaults, the shipped config.toml, path resolution, validation errors naming the
-dotted key, environment overrides, frozen settings and the render-slot fallback."""
+"""proxy.config: defaults, the shipped config.toml, the README's key tables, path resolution,
+validation errors naming the dotted key, declared bounds and choices, environment overrides,
+frozen settings and the render-slot fallback."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.corpus import REPO
+from proxy.configkeys import Declared, declared, nested_tables, reference
 from proxy.config import (
     DEFAULT_PRESETS,
     AuthSettings,
@@ -29,6 +33,7 @@ from proxy.config import (
 )
 
 TOKEN = "a" * 16
+KEYS = list(declared(Settings))
 
 
 def write(folder: Path, text: str) -> Path:
@@ -43,6 +48,22 @@ def raises_naming(key: str, raw: dict[str, Any], environ: dict[str, str] | None 
         parse_settings(raw, Path("/srv/proxy"), environ)
     assert str(info.value).startswith(key + ":"), str(info.value)
     return info.value
+
+
+def written(key: Declared, value: Any) -> dict[str, Any]:
+    """A raw config that writes `value` to the declared key, e.g. {"storage": {"s3": {"bucket": value}}}."""
+    raw: dict[str, Any] = {key.name: value}
+    for table in reversed(key.table.split(".")):
+        raw = {table: raw}
+    return raw
+
+
+def value_of(settings: Settings, key: Declared) -> Any:
+    """The parsed value of the declared key in `settings`."""
+    section: Any = settings
+    for table in key.table.split("."):
+        section = getattr(section, table)
+    return getattr(section, key.name)
 
 
 # --------------------------------------------------------------------------- loading
@@ -65,6 +86,9 @@ def test_empty_file_gives_the_dataclass_defaults(tmp_path: Path) -> None:
         d.widths, d.heights, d.dprs, d.qualities, d.formats)
     # Without [variants.presets] the built-in presets apply.
     assert dict(s.variants.presets) == {name: Preset(**p) for name, p in DEFAULT_PRESETS.items()}
+    # So every section is its dataclass default; only the data folder is resolved.
+    default = Settings()
+    assert s == dataclasses.replace(default, storage=dataclasses.replace(default.storage, path=s.storage.path))
 
 
 def test_repo_config_toml_loads_and_matches_the_defaults() -> None:
@@ -77,6 +101,73 @@ def test_repo_config_toml_loads_and_matches_the_defaults() -> None:
     assert s.variants == empty.variants
     assert s.storage.path == REPO / "data"
     assert s.auth.upload_tokens == ()
+    assert s == empty
+
+
+def test_repo_config_toml_sets_every_key() -> None:
+    """config.toml names every declared key: set, or for [storage.s3] in its commented example."""
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    for key in KEYS:
+        if "." in key.table:
+            assert re.search(rf"^# {key.name} = ", text, re.M), key.dotted
+        else:
+            assert key.name in raw[key.table], key.dotted
+
+
+# --------------------------------------------------------------------------- the declarations
+
+
+def test_readme_key_tables_are_the_declarations() -> None:
+    """README.md's key tables are exactly what `config-reference` generates from the declarations
+    (every key, its default as written in TOML, its doc and range), one per nested table too."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    pattern = r"<!-- config-reference(?: (?P<table>[\w.]+))? -->\n(?P<body>.*?)<!-- end config-reference -->"
+    blocks = {m["table"]: m["body"].strip("\n") + "\n" for m in re.finditer(pattern, readme, re.S)}
+    assert set(blocks) == {None, *nested_tables(Settings)}
+    for table, body in blocks.items():
+        command = " ".join(["python -m proxy config-reference", *([table] if table else [])])
+        assert body == reference(Settings, table), f"a README key table is stale; paste `{command}`"
+    assert sum(body.count("\n| `") for body in blocks.values()) == len(KEYS)
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda k: k.dotted)
+def test_each_default_as_shown_parses_back_to_the_default(key: Declared) -> None:
+    """The default the README shows, written into a config, gives what leaving the key out gives."""
+    value = tomllib.loads(f"v = {key.shown}")["v"]
+    assert parse_settings(written(key, value), Path("/srv")) == parse_settings({}, Path("/srv"))
+
+
+def _bound_cases() -> list[Any]:
+    """Per declared number: its lowest allowed value and just below it, and likewise at the top."""
+    cases: list[tuple[Declared, float, bool]] = []
+    for key in KEYS:
+        if key.kind is int:
+            cases += [(key, key.key.low, True), (key, key.key.low - 1, False)]
+            if key.key.maximum is not None:
+                cases += [(key, key.key.maximum, True), (key, key.key.maximum + 1, False)]
+        elif key.kind is float:  # positive, unless a minimum is declared
+            low = 0.0 if key.key.minimum is None else float(key.key.minimum)
+            cases += [(key, low, key.key.minimum is not None), (key, low + 0.5, True), (key, low - 0.5, False)]
+    return [pytest.param(key, value, ok, id=f"{key.dotted}={value}") for key, value, ok in cases]
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), _bound_cases())
+def test_declared_bounds_are_enforced(key: Declared, value: float, allowed: bool) -> None:
+    """Each number's declared range holds at both ends (a rate takes 0, which disables it; a timeout does not)."""
+    if allowed:
+        parsed = value_of(parse_settings(written(key, value), Path("/srv")), key)
+        assert parsed == value and type(parsed) is key.kind
+    else:
+        raises_naming(key.dotted, written(key, value))
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.kind is str and k.key.choices], ids=lambda k: k.dotted)
+def test_declared_choices_are_enforced(key: Declared) -> None:
+    """A choice takes any of its values in any case (stored lowercase), and nothing else."""
+    choice = key.key.choices[0]
+    assert value_of(parse_settings(written(key, choice.upper()), Path("/srv")), key) == choice
+    raises_naming(key.dotted, written(key, "nonsense"))
 
 
 def test_relative_storage_path_resolves_next_to_the_config_file(tmp_path: Path,
@@ -200,6 +291,25 @@ def test_token_of_exactly_16_characters_is_accepted() -> None:
 def test_dprs_must_include_one() -> None:
     """dpr=1 is the base density and cannot be left out."""
     raises_naming("variants.dprs", {"variants": {"dprs": [2, 3]}})
+
+
+def test_builtin_presets_off_the_lists_are_left_out_but_written_ones_refused() -> None:
+    """Without a presets table the built-in presets that fit the size lists apply; a written preset
+    asking for a width, format or quality off the lists stops start-up."""
+    s = parse_settings({"variants": {"widths": [320, 800]}}, Path("/srv"))
+    assert sorted(s.variants.presets) == ["medium", "small"]
+    raw = {"variants": {"formats": ["jpeg"], "presets": {"hero": {"w": 320, "fmt": "webp"}}}}
+    assert "variants.formats" in str(raises_naming("variants.presets.hero.fmt", raw))
+    raw = {"variants": {"qualities": [80], "presets": {"hero": {"w": 320, "q": 90}}}}
+    assert "variants.qualities" in str(raises_naming("variants.presets.hero.q", raw))
+    raises_naming("variants.presets.hero", {"variants": {"presets": {"hero": {"fit": "cover"}}}})
+
+
+def test_working_sizes_may_be_empty_but_allow_lists_may_not() -> None:
+    """render.working_sizes = [] turns working copies off; an empty allow-list would allow nothing."""
+    assert parse_settings({"render": {"working_sizes": []}}, Path("/srv")).render.working_sizes == ()
+    raises_naming("variants.widths", {"variants": {"widths": []}})
+    raises_naming("sanitize.formats", {"sanitize": {"formats": []}})
 
 
 def test_allow_lists_are_sorted_and_deduplicated() -> None:
