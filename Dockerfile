@@ -15,7 +15,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY config.toml /etc/resize-proxy/config.toml
 COPY scripts/healthcheck.py /usr/local/bin/healthcheck.py
 # Single keys of the mounted config.toml can be overridden like this (PROXY_<SECTION>__<KEY>);
-# e.g. docker run -e PROXY_SERVER__WORKERS=4 -e PROXY_AUTH__UPLOAD_TOKENS='["..."]' ...
+# e.g. docker run -e PROXY_SERVER__WORKERS=4 -e PROXY_AUTH__TOKENS='{ app = "..." }' ...
 ENV PATH=/opt/venv/bin:$PATH \
     PROXY_SERVER__HOST=0.0.0.0 \
     PROXY_SERVER__WORKERS=2 \

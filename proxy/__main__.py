@@ -45,7 +45,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     else:
         where = str(st.path)
     print(f"  storage: {st.backend} at {where}")
-    print(f"  uploads: {'bearer token' if settings.auth.upload_tokens else 'loopback clients only (no token)'}")
+    print(f"  uploads: {'bearer token' if settings.auth.tokens else 'loopback clients only (no token)'}")
     print(f"  widths: {', '.join(map(str, settings.variants.widths))}")
     print(f"  formats: {', '.join(settings.variants.formats)}; presets: {', '.join(sorted(settings.variants.presets))}")
     return 0

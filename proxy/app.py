@@ -40,8 +40,8 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
         store = create_store(settings.storage, settings.render_slots)
         pool = WorkPool(settings.render_slots, settings.render.max_queue, settings.limits.render_timeout_s)
         app.state.service = ImageService(settings, store, pool)
-        if not settings.auth.upload_tokens:
-            log.warning("no auth.upload_tokens configured: uploads and deletes are accepted from loopback "
+        if not settings.auth.tokens:
+            log.warning("no auth.tokens configured: uploads and deletes are accepted from loopback "
                         "clients only; set a token before exposing this service")
         try:
             yield

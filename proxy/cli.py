@@ -30,8 +30,15 @@ def base_url(settings: Settings, args: argparse.Namespace) -> str:
     return f"http://{settings.server.host}:{settings.server.port}"
 
 
+def default_token(settings: Settings) -> str:
+    """The first admin's token (it may purge), else the first token configured, else none."""
+    auth = settings.auth
+    names = [*auth.admins, *auth.tokens]
+    return auth.tokens[names[0]] if names else ""
+
+
 def _client(settings: Settings, args: argparse.Namespace) -> httpx.Client:
-    token = args.token or (settings.auth.upload_tokens[0] if settings.auth.upload_tokens else "")
+    token = args.token or default_token(settings)
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=base_url(settings, args), headers=headers, timeout=TIMEOUT_S)
 
@@ -136,7 +143,7 @@ def add_commands(commands: argparse._SubParsersAction) -> list[argparse.Argument
                            ("purge", purge, "delete images and all their variants")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--url", help="service base URL (default: server.public_url or host:port)")
-        sub.add_argument("--token", help="bearer token (default: the first auth.upload_tokens)")
+        sub.add_argument("--token", help="bearer token (default: an admin's from auth.tokens, else the first)")
         sub.set_defaults(handler=fn)
         parsers.append(sub)
     parsers[0].add_argument("files", nargs="+", metavar="FILE")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from proxy.configkeys import (Colour, ConfigError, SectionCheck, build, choice, http_url, includes, integer,
-                              overlay_env, refuse_unknown, setting, trimmed)
+                              overlay_env, refuse_unknown, setting, text, trimmed)
 from proxy.formats import INPUT_FORMATS, OUTPUT_FORMATS
 
 ENV_PREFIX = "PROXY_"
@@ -98,10 +99,44 @@ class StorageSettings:
     s3: S3Settings = S3Settings()
 
 
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MIN_TOKEN_LENGTH = 16
+
+
+def _tokens(name: str, value: Any) -> dict[str, str]:
+    """`{ <name> = "<secret>" }`: the name is the identity that owns what the token uploads."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{name}: must be a table of named tokens like {{ app = "<secret>" }}')
+    seen: dict[str, str] = {}
+    for holder, secret in value.items():
+        if not _TOKEN_NAME.fullmatch(holder):
+            raise ConfigError(f"{name}.{holder}: a token name is 1-64 letters, digits, '.', '_' or '-'")
+        secret = text(f"{name}.{holder}", secret)
+        if len(secret) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"{name}.{holder}: must be at least {MIN_TOKEN_LENGTH} characters")
+        if secret in seen:
+            raise ConfigError(f"{name}.{holder}: the same secret as {name}.{seen[secret]}; each name needs its own")
+        seen[secret] = holder
+    return dict(value)
+
+
+def _removed_upload_tokens(name: str, tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """The unnamed token list of earlier versions: a token must now say whose uploads it makes."""
+    if tokens:
+        raise ConfigError(f"{name}: replaced by auth.tokens, a table of named tokens (the name owns what the token "
+                          'uploads), e.g. auth.tokens = { app = "<the token>" }, and auth.admins = ["app"] for a '
+                          "token that may purge any image")
+    return tokens
+
+
 @dataclass(frozen=True)
 class AuthSettings:
-    upload_tokens: tuple[str, ...] = setting((), "bearer tokens for `POST`/`DELETE`; empty: loopback clients only "
-                                             "(a warning is logged at start)", min_length=16)
+    tokens: Mapping[str, str] = setting({}, "named bearer tokens `{ <name> = \"<secret>\" }` (secrets >= 16 chars) "
+                                        "for `POST`/`DELETE`; empty: loopback clients only (a warning is logged)",
+                                        parse=_tokens)
+    admins: tuple[str, ...] = setting((), "names from `auth.tokens` that may purge any image outright")
+    upload_tokens: tuple[str, ...] = setting((), "removed: a non-empty list stops start-up, saying how to move it to "
+                                             "`auth.tokens`", check=_removed_upload_tokens)
 
 
 @dataclass(frozen=True)
@@ -270,6 +305,13 @@ class Settings:
 # Rules between keys, run after their section is built.
 
 
+def _admins_are_tokens(auth: AuthSettings, given: Mapping[str, Any], name: str) -> AuthSettings:
+    unknown = [admin for admin in auth.admins if admin not in auth.tokens]
+    if unknown:
+        raise ConfigError(f"{name}.admins: {unknown[0]!r} is not a name in {name}.tokens")
+    return auth
+
+
 def _bucket_for_s3(storage: StorageSettings, given: Mapping[str, Any], name: str) -> StorageSettings:
     if storage.backend == "s3" and not storage.s3.bucket:
         raise ConfigError(f'{name}.s3.bucket: required when {name}.backend = "s3"')
@@ -292,7 +334,8 @@ def _presets_on_the_lists(v: VariantSettings, given: Mapping[str, Any], name: st
     return dataclasses.replace(v, presets=kept)
 
 
-_SECTION_CHECKS: dict[type, SectionCheck] = {StorageSettings: _bucket_for_s3, VariantSettings: _presets_on_the_lists}
+_SECTION_CHECKS: dict[type, SectionCheck] = {StorageSettings: _bucket_for_s3, VariantSettings: _presets_on_the_lists,
+                                              AuthSettings: _admins_are_tokens}
 
 
 # ---------------------------------------------------------------------------

@@ -334,6 +334,8 @@ def _toml(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(map(_toml, value)) + "]"
     if isinstance(value, Mapping):
+        if not value:
+            return "{}"
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     if dataclasses.is_dataclass(value):  # an inline table of the fields that differ from their default
         return _toml({f.name: getattr(value, f.name) for f in dataclasses.fields(value)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proxy.config import VariantSettings
-from proxy.http.auth import client_id, require_writer
+from proxy.http.auth import client_id, require_identity
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
 from proxy.negotiate import ACCEPT_CH, HINT_HEADERS, hint_value, snap_dpr, snap_width
@@ -253,6 +253,6 @@ async def get_meta(request: Request) -> JSONResponse:
 
 
 async def delete_image(request: Request) -> Response:
-    require_writer(request, request.app.state.settings.auth.upload_tokens)
+    require_identity(request)
     await request.app.state.service.delete(image_id(request))
     return Response(status_code=204, headers=api_headers("no-store"))

@@ -307,7 +307,7 @@ def test_too_many_frames_is_422(make_server: Any, corpus: Path) -> None:
 
 def test_upload_and_delete_need_the_token_when_one_is_configured(make_server: Any, corpus: Path) -> None:
     token = "s3cret-token-0123456789"
-    srv = make_server(auth={"upload_tokens": ["another-token-abcdefgh", token]})
+    srv = make_server(auth={"tokens": {"blog": "another-token-abcdefgh", "shop": token}})
     data = (corpus / "hostile/jpeg_empty_exif.jpg").read_bytes()
     with srv.client() as c:
         r = assert_error(c.post("/img", content=data), 401, "unauthorized")

@@ -100,7 +100,7 @@ def test_repo_config_toml_loads_and_matches_the_defaults() -> None:
     assert s.encoders == empty.encoders
     assert s.variants == empty.variants
     assert s.storage.path == REPO / "data"
-    assert s.auth.upload_tokens == ()
+    assert s.auth.tokens == {} and s.auth.admins == ()
     assert s == empty
 
 
@@ -276,16 +276,33 @@ def test_preset_unknown_key_is_named() -> None:
     raises_naming("variants.presets.hero.width", {"variants": {"presets": {"hero": {"width": 320}}}})
 
 
-def test_short_upload_token_is_named_by_index() -> None:
+def test_short_token_is_named_by_its_name() -> None:
     """Bearer tokens shorter than 16 characters are refused (naming which one)."""
-    raises_naming("auth.upload_tokens[1]", {"auth": {"upload_tokens": [TOKEN, "short-token"]}})
-    raises_naming("auth.upload_tokens[0]", {"auth": {"upload_tokens": ["a" * 15]}})
+    raises_naming("auth.tokens.blog", {"auth": {"tokens": {"shop": TOKEN, "blog": "short-token"}}})
+    raises_naming("auth.tokens.shop", {"auth": {"tokens": {"shop": "a" * 15}}})
 
 
 def test_token_of_exactly_16_characters_is_accepted() -> None:
     """16 characters is the documented minimum, so it is allowed."""
-    s = parse_settings({"auth": {"upload_tokens": [TOKEN]}}, Path("/srv"))
-    assert s.auth.upload_tokens == (TOKEN,)
+    s = parse_settings({"auth": {"tokens": {"shop": TOKEN}}}, Path("/srv"))
+    assert s.auth.tokens == {"shop": TOKEN}
+
+
+def test_token_names_secrets_and_admins_are_checked() -> None:
+    """A name is an identity: sane characters; one secret per name; admins must be token names."""
+    raises_naming("auth.tokens.sh op", {"auth": {"tokens": {"sh op": TOKEN}}})
+    assert "auth.tokens.shop" in str(raises_naming("auth.tokens.blog",
+                                                   {"auth": {"tokens": {"shop": TOKEN, "blog": TOKEN}}}))
+    raises_naming("auth.tokens", {"auth": {"tokens": [TOKEN]}})
+    raises_naming("auth.admins", {"auth": {"tokens": {"shop": TOKEN}, "admins": ["ops"]}})
+    s = parse_settings({"auth": {"tokens": {"shop": TOKEN, "ops": "b" * 20}, "admins": ["ops"]}}, Path("/srv"))
+    assert s.auth.admins == ("ops",)
+
+
+def test_the_old_unnamed_token_list_stops_start_up_saying_how_to_migrate() -> None:
+    err = raises_naming("auth.upload_tokens", {"auth": {"upload_tokens": [TOKEN]}})
+    assert "auth.tokens = { app =" in str(err) and TOKEN not in str(err)  # no secret in the message
+    assert parse_settings({"auth": {"upload_tokens": []}}, Path("/srv")).auth.tokens == {}
 
 
 def test_dprs_must_include_one() -> None:
@@ -331,26 +348,24 @@ def test_env_override_is_applied_and_parsed_as_int(tmp_path: Path) -> None:
     assert type(s.limits.max_pixels) is int
 
 
-def test_env_list_override_sets_upload_tokens(tmp_path: Path) -> None:
-    """A TOML list in an env var becomes the tuple of tokens."""
-    s = load_settings(write(tmp_path, ""), {"PROXY_AUTH__UPLOAD_TOKENS": f'["{TOKEN}", "{"b" * 20}"]'})
-    assert s.auth.upload_tokens == (TOKEN, "b" * 20)
+def test_env_table_override_sets_the_tokens(tmp_path: Path) -> None:
+    """A TOML inline table in an env var becomes the named tokens."""
+    s = load_settings(write(tmp_path, ""), {"PROXY_AUTH__TOKENS": f'{{ shop = "{TOKEN}", blog = "{"b" * 20}" }}'})
+    assert s.auth.tokens == {"shop": TOKEN, "blog": "b" * 20}
 
 
 def test_env_value_that_is_not_toml_is_taken_as_a_string(tmp_path: Path) -> None:
     """PROXY_SERVER__HOST=0.0.0.0 is not a TOML value, so it is used as the plain string."""
-    s = load_settings(write(tmp_path, ""), {"PROXY_SERVER__HOST": "0.0.0.0",
-                                           "PROXY_AUTH__UPLOAD_TOKENS": TOKEN})
+    s = load_settings(write(tmp_path, ""), {"PROXY_SERVER__HOST": "0.0.0.0"})
     assert s.server.host == "0.0.0.0"
-    assert s.auth.upload_tokens == (TOKEN,)
 
 
 def test_env_override_is_validated_like_the_file(tmp_path: Path) -> None:
     """A bad value from the environment is refused with the dotted key, like a bad file value."""
     with pytest.raises(ConfigError, match=r"^limits\.max_pixels:"):
         load_settings(write(tmp_path, ""), {"PROXY_LIMITS__MAX_PIXELS": "-5"})
-    with pytest.raises(ConfigError, match=r"^auth\.upload_tokens\[0\]:"):
-        load_settings(write(tmp_path, ""), {"PROXY_AUTH__UPLOAD_TOKENS": '["tiny"]'})
+    with pytest.raises(ConfigError, match=r"^auth\.tokens\.shop:"):
+        load_settings(write(tmp_path, ""), {"PROXY_AUTH__TOKENS": '{ shop = "tiny" }'})
 
 
 def test_env_unknown_section_names_the_variable(tmp_path: Path) -> None:
