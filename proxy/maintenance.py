@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from proxy.config import FITS, Settings
 from proxy.imaging.geometry import plan
-from proxy.service import ImageMeta, default_quality, is_animated, meta_key, variant_key
+from proxy.imaging.render import default_quality
+from proxy.service import ImageMeta, is_animated, meta_key, variant_key
 from proxy.storage import Store
 from proxy.variants import parse_query
 
@@ -47,7 +48,7 @@ def allowed_keys(meta: ImageMeta, settings: Settings, requests: list[list[tuple[
         geometries.add(plan(meta.width, meta.height, r.w, r.h, r.fit))
     keys = set()
     for fmt in v.formats:
-        qualities = {default_quality(settings, fmt), *v.qualities}
+        qualities = {default_quality(settings.encoders, fmt), *v.qualities}
         animated = is_animated(settings, meta, fmt)
         keys |= {variant_key(g, fmt, q, animated) for g in geometries for q in qualities}
     return keys

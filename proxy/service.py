@@ -19,9 +19,10 @@ from cachetools import LRUCache, TTLCache
 
 from proxy import metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
-from proxy.config import Settings
+from proxy.config import RenderSettings, Settings
+from proxy.formats import FORMATS
 from proxy.imaging.geometry import Geometry, plan
-from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
+from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
 from proxy.negotiate import pick_format
@@ -34,8 +35,6 @@ from proxy.workpool import WorkPool
 log = logging.getLogger("proxy.service")
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
-_ANIMATED_OUTPUTS = ("webp", "gif")
 
 
 PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview, small enough to inline
@@ -111,25 +110,24 @@ def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
 
 
 def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
-    """Canonical name of a variant: one name per distinct output (PNG and GIF take no q).
+    """Canonical name of a variant: one name per distinct output.
 
-    Animated outputs are marked, so turning render.animation off or on never
-    serves a stored variant of the other kind.
+    Formats that take no quality (PNG, GIF) leave it out, so q= cannot multiply
+    their copies. Animated outputs are marked, so turning render.animation off
+    or on never serves a stored variant of the other kind.
     """
-    q = "" if fmt in ("png", "gif") else f"-q{quality}"
-    return f"{geometry.key}{'-anim' if animated else ''}{q}.{_EXT[fmt]}"
+    q = f"-q{quality}" if FORMATS[fmt].quality else ""
+    return f"{geometry.key}{'-anim' if animated else ''}{q}.{FORMATS[fmt].extension}"
 
 
-def default_quality(settings: Settings, fmt: str) -> int:
-    """The q a request without q= renders at (PNG and GIF ignore it)."""
-    e = settings.encoders
-    return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
+def keeps_animation(render: RenderSettings, meta: ImageMeta) -> bool:
+    """Whether the image's variants keep every frame where their format can (config allows it)."""
+    return render.animation and 1 < meta.frames <= render.max_animation_frames
 
 
 def is_animated(settings: Settings, meta: ImageMeta, fmt: str) -> bool:
     """Whether a variant in `fmt` keeps every frame (config allows it and the format can)."""
-    r = settings.render
-    return r.animation and 1 < meta.frames <= r.max_animation_frames and fmt in _ANIMATED_OUTPUTS
+    return keeps_animation(settings.render, meta) and FORMATS[fmt].animates
 
 
 def make_etag(body: bytes) -> str:
@@ -180,9 +178,9 @@ class ImageService:
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
-        await self.store.put(original_key(image_id), clean.data, CONTENT_TYPES[clean.format])
+        await self.store.put(original_key(image_id), clean.data, FORMATS[clean.format].mime)
         for copy in work:
-            await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, CONTENT_TYPES[copy.format])
+            await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, FORMATS[copy.format].mime)
         await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
         metrics.UPLOADS.labels("created").inc()
@@ -206,7 +204,7 @@ class ImageService:
         return meta
 
     def quality_for(self, fmt: str, requested: int | None) -> int:
-        return requested if requested is not None else default_quality(self.settings, fmt)
+        return requested if requested is not None else default_quality(self.settings.encoders, fmt)
 
     def memory_hit(self, memo_key: tuple[str, bytes, str]) -> Variant | None:
         """The answer for a URL seen before whose variant is still in memory, without any parsing."""
@@ -220,7 +218,7 @@ class ImageService:
         if meta is None:
             raise NotFound(image_id)
         r = self.settings.render
-        animation = is_animated(self.settings, meta, "webp")
+        animation = keeps_animation(r, meta)
         fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
         animated = is_animated(self.settings, meta, fmt)
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
@@ -278,12 +276,12 @@ class ImageService:
             self.renders += 1
             tier = "render"
             try:
-                await self.store.put(stored, body, CONTENT_TYPES[job.fmt])
+                await self.store.put(stored, body, FORMATS[job.fmt].mime)
             except StorageError as exc:  # still serve it; the next miss renders again
                 self.store_write_errors += 1
                 metrics.STORAGE_ERRORS.labels("variant_write").inc()
                 log.warning("variant rendered but not stored: %s (%s)", stored, exc)
-        entry = Entry(body, CONTENT_TYPES[job.fmt], make_etag(body))
+        entry = Entry(body, FORMATS[job.fmt].mime, make_etag(body))
         self.variants.put((image_id, key), entry)
         return entry, tier
 

@@ -10,6 +10,7 @@ import pytest
 
 from proxy.config import EncoderSettings, VariantSettings, parse_settings
 from proxy.imaging.geometry import Geometry, plan
+from proxy.imaging.render import default_quality
 from proxy.negotiate import pick_format
 from proxy.service import variant_key
 from proxy.variants import BadParameter, VariantRequest, parse_query
@@ -17,7 +18,6 @@ from proxy.variants import BadParameter, VariantRequest, parse_query
 # The defaults a config without [variants] gets, built-in presets included.
 V: VariantSettings = parse_settings({}, Path("/srv")).variants
 ENC = EncoderSettings()
-DEFAULT_Q = {"jpeg": ENC.jpeg_quality, "webp": ENC.webp_quality, "avif": ENC.avif_quality}
 
 
 def q(query: str, v: VariantSettings = V) -> VariantRequest:
@@ -260,7 +260,7 @@ def key(query: str, src: tuple[int, int] = (1800, 1200), accept: str = "image/we
     """The stored variant name for `query` on an opaque src-sized original, as the service derives it."""
     r = q(query)
     fmt = r.fmt or pick_format(accept, V.formats, has_alpha=False)
-    quality = r.q if r.q is not None else DEFAULT_Q.get(fmt, 100)
+    quality = r.q if r.q is not None else default_quality(ENC, fmt)
     return variant_key(plan(src[0], src[1], r.w, r.h, r.fit), fmt, quality)
 
 
