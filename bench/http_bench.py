@@ -43,7 +43,7 @@ import httpx
 from proxy.config import EncoderSettings, VariantSettings
 from proxy.imaging.geometry import plan
 from proxy.imaging.render import default_quality
-from proxy.service import variant_key
+from proxy.keys import variant_name
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -382,8 +382,8 @@ def miss_paths(uploaded: dict[str, Uploaded], formats: tuple[str, ...] = ("webp"
     for image in uploaded.values():
         seen = set()
         for w, fmt in itertools.product(VariantSettings().widths, formats):
-            key = variant_key(plan(image.width, image.height, w, None, "inside"), fmt,
-                              default_quality(EncoderSettings(), fmt))
+            key = variant_name(plan(image.width, image.height, w, None, "inside"), fmt,
+                               default_quality(EncoderSettings(), fmt))
             if key not in seen:
                 seen.add(key)
                 paths.append(f"/img/{image.id}?w={w}&fmt={fmt}")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from cachetools import LRUCache, TTLCache
 
-from proxy import metrics
+from proxy import keys, metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
 from proxy.config import RenderSettings, Settings
 from proxy.formats import FORMATS
@@ -76,18 +76,6 @@ class Variant:
     modified: int  # the upload time in whole seconds (Last-Modified): ids are content hashes
 
 
-def original_key(image_id: str) -> str:
-    return f"originals/{image_id}"
-
-
-def meta_key(image_id: str) -> str:
-    return f"originals/{image_id}.json"
-
-
-def work_key(image_id: str, size: tuple[int, int]) -> str:
-    return f"originals/{image_id}.work-{size[0]}x{size[1]}"
-
-
 def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
     """render() and its duration, measured in the render thread (queue wait excluded)."""
     started = time.perf_counter()
@@ -105,19 +93,8 @@ def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
     """Render from the smallest working copy that contains the output, else from the original."""
     found = from_working_copy(geometry, (meta.width, meta.height), meta.work)
     if found is None:
-        return original_key(meta.id), geometry
-    return work_key(meta.id, meta.work[found[0]]), found[1]
-
-
-def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
-    """Canonical name of a variant: one name per distinct output.
-
-    Formats that take no quality (PNG, GIF) leave it out, so q= cannot multiply
-    their copies. Animated outputs are marked, so turning render.animation off
-    or on never serves a stored variant of the other kind.
-    """
-    q = f"-q{quality}" if FORMATS[fmt].quality else ""
-    return f"{geometry.key}{'-anim' if animated else ''}{q}.{FORMATS[fmt].extension}"
+        return keys.original(meta.id), geometry
+    return keys.working_copy(meta.id, meta.work[found[0]]), found[1]
 
 
 def keeps_animation(render: RenderSettings, meta: ImageMeta) -> bool:
@@ -167,7 +144,7 @@ class ImageService:
         """Validate and sanitize `data`, store it once; return (meta, created)."""
         clean, work = await self.pool.run(prepare, data, self.settings)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
-        existing = await self.store.get(meta_key(image_id))  # the store, not a cache: it must be there
+        existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
         if existing is not None:
             meta = ImageMeta.from_json(existing)
             self._meta[image_id] = meta
@@ -178,10 +155,11 @@ class ImageService:
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
-        await self.store.put(original_key(image_id), clean.data, FORMATS[clean.format].mime)
+        await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime)
         for copy in work:
-            await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, FORMATS[copy.format].mime)
-        await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
+            await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
+                                 FORMATS[copy.format].mime)
+        await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json")
         self._meta[image_id] = meta
         metrics.UPLOADS.labels("created").inc()
         return meta, True
@@ -196,7 +174,7 @@ class ImageService:
         cached = self._meta.get(image_id)
         if cached is not None:
             return cached
-        raw = await self.store.get(meta_key(image_id))
+        raw = await self.store.get(keys.metadata(image_id))
         if raw is None:
             return None
         meta = ImageMeta.from_json(raw)
@@ -226,7 +204,7 @@ class ImageService:
             raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
                                f"{request.max_pixels}-pixel hard cap for signed URLs")
         quality = self.quality_for(fmt, request.q)
-        key = variant_key(geometry, fmt, quality, animated)
+        key = keys.variant_name(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
@@ -262,7 +240,7 @@ class ImageService:
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
                               client: str) -> tuple[Entry, str]:
-        stored = f"variants/{image_id}/{key}"
+        stored = keys.variant(image_id, key)
         body = await self.store.get(stored)
         tier = "store"
         if body is None:
@@ -290,12 +268,12 @@ class ImageService:
     async def delete(self, image_id: str) -> None:
         """Remove the metadata (the image stops existing), the original and every stored variant."""
         meta = await self.meta(image_id)
-        if meta is None and not await self.store.exists(original_key(image_id)):
+        if meta is None and not await self.store.exists(keys.original(image_id)):
             raise NotFound(image_id)
-        await self.store.delete(meta_key(image_id))
+        await self.store.delete(keys.metadata(image_id))
         self._meta.pop(image_id, None)
-        await self.store.delete(original_key(image_id))
+        await self.store.delete(keys.original(image_id))
         for size in meta.work if meta else ():
-            await self.store.delete(work_key(image_id, size))
-        await self.store.delete_prefix(f"variants/{image_id}/")
+            await self.store.delete(keys.working_copy(image_id, size))
+        await self.store.delete_prefix(keys.variant_prefix(image_id))
         self.variants.drop_image(image_id)

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from proxy import keys
 from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import StorageError, create_store
 from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
@@ -307,7 +308,7 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
         image_id = upload(http, small_jpeg((200, 40, 40)))
         response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
-        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/variants/{image_id}/")
+        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/{keys.variant_prefix(image_id)}")
         assert stored["KeyCount"] == 1
 
         moto.stop()
