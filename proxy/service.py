@@ -28,7 +28,7 @@ from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_c
 from proxy.negotiate import pick_format
 from proxy.ratelimit import TokenBuckets
 from proxy.remote import Fetcher
-from proxy.storage import StorageError, Store
+from proxy.storage import IMMUTABLE, NO_STORE, StorageError, Store
 from proxy.variants import BadParameter, VariantRequest
 from proxy.workpool import WorkPool
 
@@ -155,11 +155,12 @@ class ImageService:
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
-        await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime)
+        # Blobs never change under their key; the metadata goes away on delete, so no reader may keep it.
+        await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime, IMMUTABLE)
         for copy in work:
             await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
-                                 FORMATS[copy.format].mime)
-        await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json")
+                                 FORMATS[copy.format].mime, IMMUTABLE)
+        await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
         self._meta[image_id] = meta
         metrics.UPLOADS.labels("created").inc()
         return meta, True
@@ -254,7 +255,7 @@ class ImageService:
             self.renders += 1
             tier = "render"
             try:
-                await self.store.put(stored, body, FORMATS[job.fmt].mime)
+                await self.store.put(stored, body, FORMATS[job.fmt].mime, IMMUTABLE)
             except StorageError as exc:  # still serve it; the next miss renders again
                 self.store_write_errors += 1
                 metrics.STORAGE_ERRORS.labels("variant_write").inc()

@@ -126,10 +126,10 @@ class FlakyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         if self.fail_when in key:
             raise StorageError(f"injected failure writing {key}")
-        await self.inner.put(key, data, content_type)
+        await self.inner.put(key, data, content_type, cache_control)
 
 
 def service_on(moto: MotoServer, fail_when: str) -> tuple[ImageService, S3Store]:
