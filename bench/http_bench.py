@@ -42,7 +42,8 @@ import httpx
 
 from proxy.config import EncoderSettings, VariantSettings
 from proxy.imaging.geometry import plan
-from proxy.service import variant_key
+from proxy.imaging.render import default_quality
+from proxy.keys import variant_name
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -52,8 +53,6 @@ HIT_PHOTO, HIT_QUERY = "photos/reconyx_trailcam.jpg", "w=480&fmt=webp"
 REQUEST_TIMEOUT_S = 30.0  # above limits.render_timeout_s (20 s), so the server answers first
 START_TIMEOUT_S = 30.0
 RSS_INTERVAL_S = 0.1
-QUALITY = {"webp": EncoderSettings().webp_quality, "jpeg": EncoderSettings().jpeg_quality,
-           "avif": EncoderSettings().avif_quality}  # what fmt=... without q= renders at
 SEED = 1  # miss order: shuffled so every phase sees a mix of sizes, identical across phases
 # The 8-9 MP photos: the memory bound is stated for 16 concurrent misses on these.
 LARGEST = ["photos/nokia_8.3_5g_gps_9mp.jpg", "photos/sony_hdr-as300_gps_8mp_mpo.jpg"]
@@ -383,7 +382,8 @@ def miss_paths(uploaded: dict[str, Uploaded], formats: tuple[str, ...] = ("webp"
     for image in uploaded.values():
         seen = set()
         for w, fmt in itertools.product(VariantSettings().widths, formats):
-            key = variant_key(plan(image.width, image.height, w, None, "inside"), fmt, QUALITY[fmt])
+            key = variant_name(plan(image.width, image.height, w, None, "inside"), fmt,
+                               default_quality(EncoderSettings(), fmt))
             if key not in seen:
                 seen.add(key)
                 paths.append(f"/img/{image.id}?w={w}&fmt={fmt}")

@@ -42,7 +42,7 @@ from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import configure_pillow
 from proxy.imaging.errors import ImageRejected
 from proxy.imaging.geometry import Geometry, plan
-from proxy.imaging.render import RenderJob, render
+from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
 
@@ -51,7 +51,6 @@ CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "co
 FOLDERS = ("photos", "formats")
 ENCODERS = EncoderSettings()
 RENDER = RenderSettings()
-QUALITY = {"jpeg": ENCODERS.jpeg_quality, "webp": ENCODERS.webp_quality, "avif": ENCODERS.avif_quality}
 WHITE = (255, 255, 255)
 # Per (image, preset, pipeline): stop repeating once this much time went by (at least one timed run).
 CELL_BUDGET_S = 10.0
@@ -143,7 +142,7 @@ def ours(original: Original, preset: Preset) -> bytes:
     found = from_working_copy(g, (original.clean.width, original.clean.height), levels)
     if found is not None:
         source, g = original.work[found[0]].data, found[1]
-    return render(source, RenderJob(g, preset.fmt, QUALITY[preset.fmt], WHITE, ENCODERS))
+    return render(source, RenderJob(g, preset.fmt, default_quality(ENCODERS, preset.fmt), WHITE, ENCODERS))
 
 
 def _rgb_or_rgba(im: Image.Image) -> Image.Image:
@@ -173,7 +172,7 @@ def naive(original: Original, preset: Preset) -> bytes:
     if preset.fmt == "jpeg":
         im = im.convert("RGB")
     out = io.BytesIO()
-    im.save(out, preset.fmt.upper(), quality=QUALITY[preset.fmt])
+    im.save(out, preset.fmt.upper(), quality=default_quality(ENCODERS, preset.fmt))
     return out.getvalue()
 
 

@@ -4,7 +4,7 @@
 drops the rest: sizes, formats or qualities taken off the allow-list, the other
 kind after render.animation was switched, and variants of images whose
 metadata is gone. The allowed set is enumerated through the same code the
-service uses for requests (parse_query -> plan -> variant_key), so the two can
+service uses for requests (parse_query -> plan -> keys.variant_name), so the two can
 never disagree. Variants made for signed off-list URLs are dropped too; they
 render again on demand.
 """
@@ -14,9 +14,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from proxy import keys
 from proxy.config import FITS, Settings
 from proxy.imaging.geometry import plan
-from proxy.service import ImageMeta, default_quality, is_animated, meta_key, variant_key
+from proxy.imaging.render import default_quality
+from proxy.service import ImageMeta, is_animated
 from proxy.storage import Store
 from proxy.variants import parse_query
 
@@ -39,36 +41,38 @@ def _requests(settings: Settings) -> list[list[tuple[str, str]]]:
     return [size + ([("dpr", f"{d:g}")] if d != 1 else []) for size in sizes for d in v.dprs]
 
 
-def allowed_keys(meta: ImageMeta, settings: Settings, requests: list[list[tuple[str, str]]]) -> set[str]:
+def allowed_names(meta: ImageMeta, settings: Settings, requests: list[list[tuple[str, str]]]) -> set[str]:
+    """The names of every variant of `meta` that the current config can still produce."""
     v = settings.variants
     geometries = set()
     for pairs in requests:
         r = parse_query(pairs, v)
         geometries.add(plan(meta.width, meta.height, r.w, r.h, r.fit))
-    keys = set()
+    names = set()
     for fmt in v.formats:
-        qualities = {default_quality(settings, fmt), *v.qualities}
+        qualities = {default_quality(settings.encoders, fmt), *v.qualities}
         animated = is_animated(settings, meta, fmt)
-        keys |= {variant_key(g, fmt, q, animated) for g in geometries for q in qualities}
-    return keys
+        names |= {keys.variant_name(g, fmt, q, animated) for g in geometries for q in qualities}
+    return names
 
 
 async def collect_garbage(settings: Settings, store: Store, dry_run: bool = False) -> GcReport:
     report = GcReport()
     requests = _requests(settings)
     by_image: dict[str, list[str]] = {}
-    for key in await store.list_keys("variants/"):
-        image_id, _, name = key[len("variants/"):].partition("/")
+    for key in await store.list_keys(keys.VARIANTS):
+        image_id, name = keys.parse_variant(key)
         by_image.setdefault(image_id, []).append(name)
     for image_id, names in sorted(by_image.items()):
-        raw = await store.get(meta_key(image_id))
-        allowed = allowed_keys(ImageMeta.from_json(raw), settings, requests) if raw is not None else set()
+        raw = await store.get(keys.metadata(image_id))
+        allowed = allowed_names(ImageMeta.from_json(raw), settings, requests) if raw is not None else set()
         report.images += 1
         for name in names:
             if name in allowed:
                 report.kept += 1
                 continue
-            report.dropped.append(f"variants/{image_id}/{name}")
+            key = keys.variant(image_id, name)
+            report.dropped.append(key)
             if not dry_run:
-                await store.delete(f"variants/{image_id}/{name}")
+                await store.delete(key)
     return report

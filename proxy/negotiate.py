@@ -4,12 +4,16 @@ Browsers name the modern formats explicitly (`image/avif,image/webp,*/*`);
 a wildcard never implies AVIF or WebP, because old clients send `*/*` and
 cannot decode them. The answer depends only on which of the two are accepted,
 so a CDN that normalises Accept the same way keeps at most three copies.
+Which formats need naming, animate or keep transparency is read from
+proxy.formats; the preference is its OUTPUT_FORMATS order.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Mapping
+
+from proxy.formats import FALLBACK, FORMATS, OUTPUT_FORMATS
 
 
 def _weight(params: str) -> float:
@@ -35,21 +39,24 @@ def accepted_types(accept: str) -> set[str]:
 
 
 def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated: bool = False) -> str:
-    """AVIF, then WebP, when accepted and allowed; else PNG for transparent images, else JPEG.
+    """The best allowed format the client takes that keeps what the image has.
 
-    For an animation the choice is WebP, then GIF: both keep every frame, so a
-    browser that takes AVIF still gets the moving picture, not a still.
+    Best first: AVIF, WebP (each only when Accept names it), JPEG, PNG, GIF. A
+    transparent image skips formats without an alpha channel (so PNG, not JPEG,
+    when neither modern format is accepted). An animation (`animated`: its
+    variants keep their frames) takes formats that animate first, WebP then GIF,
+    so a browser that takes AVIF still gets the moving picture, not a still;
+    when none is allowed it is served as a still, and keeping its frames wins over
+    keeping partial transparency (a GIF). JPEG when nothing else fits.
     """
     types = accepted_types(accept)
-    if animated:
-        if "webp" in allowed and "image/webp" in types:
-            return "webp"
-        if "gif" in allowed:
-            return "gif"
-    for fmt in ("avif", "webp"):
-        if fmt in allowed and f"image/{fmt}" in types:
-            return fmt
-    return "png" if has_alpha and "png" in allowed else "jpeg"
+    taken = [FORMATS[name] for name in OUTPUT_FORMATS
+             if name in allowed and (not FORMATS[name].explicit_accept or FORMATS[name].mime in types)]
+    for frames, alpha in ((animated, has_alpha), (animated, False), (False, has_alpha)):
+        for fmt in taken:
+            if (fmt.animates or not frames) and (fmt.transparency == "alpha" or not alpha):
+                return fmt.name
+    return FALLBACK
 
 
 # ------------------------------------------------------------------ client hints

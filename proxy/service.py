@@ -17,25 +17,24 @@ from dataclasses import asdict, dataclass
 
 from cachetools import LRUCache, TTLCache
 
-from proxy import metrics
+from proxy import keys, metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
-from proxy.config import Settings
+from proxy.config import RenderSettings, Settings
+from proxy.formats import FORMATS
 from proxy.imaging.geometry import Geometry, plan
-from proxy.imaging.render import CONTENT_TYPES, RenderJob, render
+from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
 from proxy.negotiate import pick_format
 from proxy.ratelimit import TokenBuckets
 from proxy.remote import Fetcher
-from proxy.storage import StorageError, Store
+from proxy.storage import IMMUTABLE, NO_STORE, StorageError, Store
 from proxy.variants import BadParameter, VariantRequest
 from proxy.workpool import WorkPool
 
 log = logging.getLogger("proxy.service")
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
-_ANIMATED_OUTPUTS = ("webp", "gif")
 
 
 PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview, small enough to inline
@@ -77,18 +76,6 @@ class Variant:
     modified: int  # the upload time in whole seconds (Last-Modified): ids are content hashes
 
 
-def original_key(image_id: str) -> str:
-    return f"originals/{image_id}"
-
-
-def meta_key(image_id: str) -> str:
-    return f"originals/{image_id}.json"
-
-
-def work_key(image_id: str, size: tuple[int, int]) -> str:
-    return f"originals/{image_id}.work-{size[0]}x{size[1]}"
-
-
 def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
     """render() and its duration, measured in the render thread (queue wait excluded)."""
     started = time.perf_counter()
@@ -106,30 +93,18 @@ def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
     """Render from the smallest working copy that contains the output, else from the original."""
     found = from_working_copy(geometry, (meta.width, meta.height), meta.work)
     if found is None:
-        return original_key(meta.id), geometry
-    return work_key(meta.id, meta.work[found[0]]), found[1]
+        return keys.original(meta.id), geometry
+    return keys.working_copy(meta.id, meta.work[found[0]]), found[1]
 
 
-def variant_key(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
-    """Canonical name of a variant: one name per distinct output (PNG and GIF take no q).
-
-    Animated outputs are marked, so turning render.animation off or on never
-    serves a stored variant of the other kind.
-    """
-    q = "" if fmt in ("png", "gif") else f"-q{quality}"
-    return f"{geometry.key}{'-anim' if animated else ''}{q}.{_EXT[fmt]}"
-
-
-def default_quality(settings: Settings, fmt: str) -> int:
-    """The q a request without q= renders at (PNG and GIF ignore it)."""
-    e = settings.encoders
-    return {"jpeg": e.jpeg_quality, "webp": e.webp_quality, "avif": e.avif_quality}.get(fmt, 100)
+def keeps_animation(render: RenderSettings, meta: ImageMeta) -> bool:
+    """Whether the image's variants keep every frame where their format can (config allows it)."""
+    return render.animation and 1 < meta.frames <= render.max_animation_frames
 
 
 def is_animated(settings: Settings, meta: ImageMeta, fmt: str) -> bool:
     """Whether a variant in `fmt` keeps every frame (config allows it and the format can)."""
-    r = settings.render
-    return r.animation and 1 < meta.frames <= r.max_animation_frames and fmt in _ANIMATED_OUTPUTS
+    return keeps_animation(settings.render, meta) and FORMATS[fmt].animates
 
 
 def make_etag(body: bytes) -> str:
@@ -169,7 +144,7 @@ class ImageService:
         """Validate and sanitize `data`, store it once; return (meta, created)."""
         clean, work = await self.pool.run(prepare, data, self.settings)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
-        existing = await self.store.get(meta_key(image_id))  # the store, not a cache: it must be there
+        existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
         if existing is not None:
             meta = ImageMeta.from_json(existing)
             self._meta[image_id] = meta
@@ -180,10 +155,12 @@ class ImageService:
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
-        await self.store.put(original_key(image_id), clean.data, CONTENT_TYPES[clean.format])
+        # Blobs never change under their key; the metadata goes away on delete, so no reader may keep it.
+        await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime, IMMUTABLE)
         for copy in work:
-            await self.store.put(work_key(image_id, (copy.width, copy.height)), copy.data, CONTENT_TYPES[copy.format])
-        await self.store.put(meta_key(image_id), meta.to_json(), "application/json")
+            await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
+                                 FORMATS[copy.format].mime, IMMUTABLE)
+        await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
         self._meta[image_id] = meta
         metrics.UPLOADS.labels("created").inc()
         return meta, True
@@ -198,7 +175,7 @@ class ImageService:
         cached = self._meta.get(image_id)
         if cached is not None:
             return cached
-        raw = await self.store.get(meta_key(image_id))
+        raw = await self.store.get(keys.metadata(image_id))
         if raw is None:
             return None
         meta = ImageMeta.from_json(raw)
@@ -206,7 +183,7 @@ class ImageService:
         return meta
 
     def quality_for(self, fmt: str, requested: int | None) -> int:
-        return requested if requested is not None else default_quality(self.settings, fmt)
+        return requested if requested is not None else default_quality(self.settings.encoders, fmt)
 
     def memory_hit(self, memo_key: tuple[str, bytes, str]) -> Variant | None:
         """The answer for a URL seen before whose variant is still in memory, without any parsing."""
@@ -220,7 +197,7 @@ class ImageService:
         if meta is None:
             raise NotFound(image_id)
         r = self.settings.render
-        animation = is_animated(self.settings, meta, "webp")
+        animation = keeps_animation(r, meta)
         fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
         animated = is_animated(self.settings, meta, fmt)
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
@@ -228,7 +205,7 @@ class ImageService:
             raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
                                f"{request.max_pixels}-pixel hard cap for signed URLs")
         quality = self.quality_for(fmt, request.q)
-        key = variant_key(geometry, fmt, quality, animated)
+        key = keys.variant_name(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
@@ -264,7 +241,7 @@ class ImageService:
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
                               client: str) -> tuple[Entry, str]:
-        stored = f"variants/{image_id}/{key}"
+        stored = keys.variant(image_id, key)
         body = await self.store.get(stored)
         tier = "store"
         if body is None:
@@ -278,12 +255,12 @@ class ImageService:
             self.renders += 1
             tier = "render"
             try:
-                await self.store.put(stored, body, CONTENT_TYPES[job.fmt])
+                await self.store.put(stored, body, FORMATS[job.fmt].mime, IMMUTABLE)
             except StorageError as exc:  # still serve it; the next miss renders again
                 self.store_write_errors += 1
                 metrics.STORAGE_ERRORS.labels("variant_write").inc()
                 log.warning("variant rendered but not stored: %s (%s)", stored, exc)
-        entry = Entry(body, CONTENT_TYPES[job.fmt], make_etag(body))
+        entry = Entry(body, FORMATS[job.fmt].mime, make_etag(body))
         self.variants.put((image_id, key), entry)
         return entry, tier
 
@@ -292,12 +269,12 @@ class ImageService:
     async def delete(self, image_id: str) -> None:
         """Remove the metadata (the image stops existing), the original and every stored variant."""
         meta = await self.meta(image_id)
-        if meta is None and not await self.store.exists(original_key(image_id)):
+        if meta is None and not await self.store.exists(keys.original(image_id)):
             raise NotFound(image_id)
-        await self.store.delete(meta_key(image_id))
+        await self.store.delete(keys.metadata(image_id))
         self._meta.pop(image_id, None)
-        await self.store.delete(original_key(image_id))
+        await self.store.delete(keys.original(image_id))
         for size in meta.work if meta else ():
-            await self.store.delete(work_key(image_id, size))
-        await self.store.delete_prefix(f"variants/{image_id}/")
+            await self.store.delete(keys.working_copy(image_id, size))
+        await self.store.delete_prefix(keys.variant_prefix(image_id))
         self.variants.drop_image(image_id)

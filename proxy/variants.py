@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from proxy.config import FITS, SecuritySettings, VariantSettings
+from proxy.formats import OUTPUT_SPELLINGS
 
 _PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p"}
 _FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover": "cover", "crop": "cover",
                 "fill": "cover"}
-_FMT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "avif": "avif", "png": "png", "gif": "gif", "auto": "auto"}
+_FMT_ALIASES = OUTPUT_SPELLINGS | {"auto": "auto"}
 KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p")
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from starlette.requests import Request
 
 from proxy.config import Settings
-from proxy.service import ImageMeta
+from proxy.formats import FORMATS, OUTPUT_FORMATS
+from proxy.negotiate import pick_format
+from proxy.service import ImageMeta, is_animated, keeps_animation
 from proxy.signing import sign_url
 
 FALLBACK_SRC_WIDTH = 800  # the <img src> for browsers without srcset: the widest candidate up to this
@@ -27,14 +29,20 @@ def base_url(request: Request) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
-def picture_formats(meta: ImageMeta, allowed: tuple[str, ...]) -> tuple[str, ...]:
+def picture_formats(meta: ImageMeta, settings: Settings) -> tuple[str, ...]:
     """Formats for <picture>, best first; the last one is the <img> fallback that every browser decodes.
 
-    AVIF is left out for animations (an AVIF variant is a still, WebP keeps the frames),
-    and the fallback is PNG for transparent images, so no browser gets a white box.
+    A <source> per allowed format a browser must announce (AVIF, WebP); for an animation
+    that its variants keep, only those that animate (an AVIF variant is a still, WebP keeps
+    the frames), by the rule the variants themselves follow: with render.animation off or
+    over render.max_animation_frames the variants are stills, and AVIF is right again. The
+    fallback is what negotiation gives a browser announcing none of them for the still,
+    PNG for transparent images, so no browser gets a white box.
     """
-    modern = [f for f in ("avif", "webp") if f in allowed and not (f == "avif" and meta.frames > 1)]
-    return (*modern, "png" if meta.has_alpha and "png" in allowed else "jpeg")
+    allowed, still = settings.variants.formats, not keeps_animation(settings.render, meta)
+    sources = [name for name in OUTPUT_FORMATS if name in allowed and FORMATS[name].explicit_accept
+               and (still or is_animated(settings, meta, name))]
+    return (*sources, pick_format("", allowed, meta.has_alpha))
 
 
 def candidates(meta: ImageMeta, widths: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -73,7 +81,7 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
     link = Linker(request, meta.id)
     widths = candidates(meta, settings.variants.widths)
     srcsets = {fmt: ", ".join(f"{link(f'w={w}&fmt={fmt}')} {width}w" for w, width in widths)
-               for fmt in picture_formats(meta, settings.variants.formats)}
+               for fmt in picture_formats(meta, settings)}
     fallback = list(srcsets)[-1]
     src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
     preview = await request.app.state.service.preview(meta)

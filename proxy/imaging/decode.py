@@ -20,21 +20,8 @@ from typing import Iterator
 import pillow_heif
 from PIL import Image, ImageSequence
 
+from proxy.formats import FORMATS, from_pil
 from proxy.imaging.errors import ImageRejected, InvalidImage, TooManyFrames, TooManyPixels, UnsupportedFormat
-
-# Our format names -> the Pillow plugin ids that may open them.
-PIL_FORMATS: dict[str, tuple[str, ...]] = {
-    "jpeg": ("JPEG",),  # the JPEG opener returns MpoImageFile for camera MPO files
-    "png": ("PNG",),
-    "webp": ("WEBP",),
-    "gif": ("GIF",),
-    "avif": ("AVIF",),
-    "heic": ("HEIF",),  # iPhone photos, via the pillow-heif plugin
-    "bmp": ("BMP",),
-    "tiff": ("TIFF",),
-}
-_OUR_NAME = {pil: ours for ours, pils in PIL_FORMATS.items() for pil in pils} | {"MPO": "jpeg"}
-
 
 _LARGE_DECODES = threading.BoundedSemaphore(1)
 _large_pixels = 16_000_000
@@ -92,12 +79,12 @@ def guarded() -> Iterator[None]:
 
 def format_name(im: Image.Image) -> str:
     """Our name for the image's format (MPO, a camera JPEG with a preview frame, is 'jpeg')."""
-    return _OUR_NAME[im.format or ""]
+    return from_pil(im.format).name
 
 
 def frame_count(im: Image.Image) -> int:
     """Animation frames; MPO previews and HEIF image collections are not animation: they count as 1."""
-    if im.format in ("MPO", "HEIF"):
+    if from_pil(im.format).single_frame:
         return 1
     with guarded():
         return int(getattr(im, "n_frames", 1))
@@ -111,7 +98,7 @@ def open_checked(data: bytes, formats: tuple[str, ...], max_pixels: int, max_fra
     """
     if not data:
         raise UnsupportedFormat("empty body: no image data")
-    allowed = [pil for name in formats for pil in PIL_FORMATS[name]]
+    allowed = [pil for name in formats for pil in FORMATS[name].pil]
     try:
         with guarded():
             im = Image.open(io.BytesIO(data), formats=allowed)

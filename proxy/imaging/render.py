@@ -22,27 +22,57 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from PIL import Image, ImageSequence
 
 from proxy.config import EncoderSettings
+from proxy.formats import FORMATS, OUTPUT_FORMATS
 from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import guarded, memory_gate
 from proxy.imaging.geometry import Geometry
 
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif",
-                 "gif": "image/gif"}
 _REDUCING_GAP = 2.0
+NO_QUALITY = 100  # what a format that takes no quality (PNG, GIF) is given; its encoder ignores it
 
 
 @dataclass(frozen=True)
 class RenderJob:
     geometry: Geometry
-    fmt: str  # jpeg | png | webp | avif | gif
+    fmt: str  # one of OUTPUT_FORMATS
     quality: int
     background: tuple[int, int, int]
     encoders: EncoderSettings
-    animated: bool = False  # keep every frame (only for webp and gif)
+    animated: bool = False  # keep every frame (only for formats that animate)
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """Our choices for writing one output format; the facts about the format are in proxy.formats."""
+
+    options: Callable[[RenderJob], dict[str, object]]  # Pillow save options for the job
+    default_quality: Callable[[EncoderSettings], int] | None = None  # for formats that take a quality
+    colour_only: bool = False  # the encoder takes RGB(A) only: gray widens to it
+
+
+ENCODERS: dict[str, Encoder] = {
+    "jpeg": Encoder(lambda job: {"quality": job.quality, "optimize": True}, lambda e: e.jpeg_quality),
+    "webp": Encoder(lambda job: {"quality": job.quality, "method": job.encoders.webp_method},
+                    lambda e: e.webp_quality, colour_only=True),
+    "avif": Encoder(lambda job: {"quality": job.quality, "speed": job.encoders.avif_speed},
+                    lambda e: e.avif_quality, colour_only=True),
+    "png": Encoder(lambda job: {"compress_level": job.encoders.png_compress_level}),
+    "gif": Encoder(lambda job: {"disposal": 2}),  # disposal 2: transparent frames do not smear
+}
+# Every output has an encoder, and exactly the formats that take a quality have a default one.
+assert set(ENCODERS) == set(OUTPUT_FORMATS)
+assert all((e.default_quality is not None) == FORMATS[name].quality for name, e in ENCODERS.items())
+
+
+def default_quality(encoders: EncoderSettings, fmt: str) -> int:
+    """The q a request without q= renders at (from [encoders]; NO_QUALITY for lossless formats)."""
+    quality = ENCODERS[fmt].default_quality
+    return NO_QUALITY if quality is None else quality(encoders)
 
 
 def render(original: bytes, job: RenderJob) -> bytes:
@@ -98,17 +128,19 @@ def _flatten(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def _output_mode(im: Image.Image, fmt: str, background: tuple[int, int, int]) -> Image.Image:
-    """Drop alpha that is fully opaque; composite real alpha for JPEG (and partly for GIF); widen gray."""
+    """Drop alpha that is fully opaque; composite real alpha where the format keeps none (and
+    partly where it keeps on/off transparency only); widen gray for colour-only encoders."""
     if im.mode in ("RGBA", "LA") and im.getchannel("A").getextrema() == (255, 255):
         im = im.convert(im.mode[:-1])
-    if fmt == "jpeg" and im.mode in ("RGBA", "LA"):
+    transparency = FORMATS[fmt].transparency
+    if transparency == "none" and im.mode in ("RGBA", "LA"):
         return _flatten(im, background)
-    if fmt == "gif" and im.mode in ("RGBA", "LA"):
-        # GIF has on/off transparency only: blend partial alpha onto the background, then cut at half.
+    if transparency == "binary" and im.mode in ("RGBA", "LA"):
+        # On/off transparency only (GIF): blend partial alpha onto the background, then cut at half.
         flat = _flatten(im, background).convert("RGBA")
         flat.putalpha(im.getchannel("A").point(lambda a: 255 if a >= 128 else 0))
         return flat
-    if fmt in ("webp", "avif") and im.mode in ("L", "LA"):
+    if ENCODERS[fmt].colour_only and im.mode in ("L", "LA"):
         return im.convert("RGB" if im.mode == "L" else "RGBA")
     return im
 
@@ -120,7 +152,9 @@ def _render_animation(im: Image.Image, icc: bytes | None, job: RenderJob) -> byt
         durations.append(int(frame.info.get("duration") or 100))
         rgba = frame.convert("RGBA")
         resized = to_srgb(_resize(rgba, g, g.crop or (0, 0, *rgba.size)), icc)
-        frames.append(_output_mode(resized, job.fmt, job.background) if job.fmt == "gif" else resized)
+        # Frames keep RGBA where the format has an alpha channel; the others reduce it as for a still.
+        keeps_alpha = FORMATS[job.fmt].transparency == "alpha"
+        frames.append(resized if keeps_alpha else _output_mode(resized, job.fmt, job.background))
     animation = {"save_all": True, "append_images": frames[1:], "duration": durations,
                  "loop": int(im.info.get("loop", 0) or 0)}
     return _encode(frames[0], job, animation)
@@ -129,16 +163,5 @@ def _render_animation(im: Image.Image, icc: bytes | None, job: RenderJob) -> byt
 def _encode(im: Image.Image, job: RenderJob, animation: dict[str, object] | None = None) -> bytes:
     im.info = {}
     out = io.BytesIO()
-    e = job.encoders
-    extra = animation or {}
-    if job.fmt == "jpeg":
-        im.save(out, "JPEG", quality=job.quality, optimize=True)
-    elif job.fmt == "webp":
-        im.save(out, "WEBP", quality=job.quality, method=e.webp_method, **extra)
-    elif job.fmt == "avif":
-        im.save(out, "AVIF", quality=job.quality, speed=e.avif_speed)
-    elif job.fmt == "gif":
-        im.save(out, "GIF", disposal=2, **extra)  # disposal 2: transparent frames do not smear
-    else:
-        im.save(out, "PNG", compress_level=e.png_compress_level)
+    im.save(out, FORMATS[job.fmt].pil_save, **ENCODERS[job.fmt].options(job), **(animation or {}))
     return out.getvalue()

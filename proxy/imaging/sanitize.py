@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageSequence, JpegImagePlugin
 
 from proxy.config import LimitSettings, SanitizeSettings
+from proxy.formats import FORMATS
 from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import (decode_all, format_name, frame_count, guarded, has_alpha, memory_gate, open_checked,
                                   orientation)
@@ -48,9 +49,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-# Where a re-encode puts each input format.
-_STORED_AS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "heic": "jpeg",
-              "bmp": "png", "tiff": "png"}
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"}
 
 
@@ -115,7 +113,7 @@ def _upright(im: Image.Image, turn: int) -> Image.Image:
 
 def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, alpha: bool,
               policy: SanitizeSettings) -> tuple[bytes, str]:
-    target = "png" if fmt == "heic" and alpha else _STORED_AS[fmt]
+    target = _stored_format(fmt, alpha)
     icc = im.info.get("icc_profile")
     transparency = im.info.get("transparency")  # read first: `frame` may be `im` itself
     out = io.BytesIO()
@@ -124,24 +122,31 @@ def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, al
         return out.getvalue(), target
     frame = _upright(im, turn)
     frame.info = {}  # Pillow's writers copy comments and more from info; only what we pass may go
+    options: dict[str, object] = {"icc_profile": icc}
     if target == "jpeg":
         sampling = JpegImagePlugin.get_sampling(im) if fmt == "jpeg" else -1
-        frame.save(out, "JPEG", quality=policy.jpeg_quality, subsampling=sampling if sampling >= 0 else 2,
-                   icc_profile=icc, optimize=True)
+        options.update(quality=policy.jpeg_quality, subsampling=sampling if sampling >= 0 else 2, optimize=True)
     elif target == "png":
         if frame.mode not in _PNG_MODES:
-            frame, icc = to_srgb(frame, icc), None
-        keep = transparency is not None and frame.mode in ("P", "L", "RGB")
-        frame.save(out, "PNG", icc_profile=icc, **({"transparency": transparency} if keep else {}))
+            frame, options["icc_profile"] = to_srgb(frame, icc), None
+        if transparency is not None and frame.mode in ("P", "L", "RGB"):
+            options.update(transparency=transparency)
     elif target == "webp":
         frame = frame.convert("RGBA" if alpha else "RGB")
-        frame.save(out, "WEBP", icc_profile=icc, **_webp_options(data, policy))
+        options.update(_webp_options(data, policy))
     elif target == "avif":
         frame = frame.convert("RGBA" if alpha else "RGB")
-        frame.save(out, "AVIF", quality=policy.avif_quality, icc_profile=icc)
+        options.update(quality=policy.avif_quality)
     else:  # gif: has no EXIF orientation, so only the container fallback lands here
-        frame.save(out, "GIF", **({"transparency": transparency} if transparency is not None else {}))
+        options = {"transparency": transparency} if transparency is not None else {}
+    frame.save(out, FORMATS[target].pil_save, **options)
     return out.getvalue(), target
+
+
+def _stored_format(fmt: str, alpha: bool) -> str:
+    """Where a re-encode puts an upload: its stored-as format, or PNG rather than lose transparency."""
+    target = FORMATS[fmt].store_format
+    return "png" if alpha and FORMATS[target].transparency == "none" else target
 
 
 def _webp_options(data: bytes, policy: SanitizeSettings) -> dict[str, object]:
@@ -161,4 +166,4 @@ def _save_animation(im: Image.Image, target: str, turn: int, out: io.BytesIO, po
         options.update(lossless=True)
     elif target == "avif":
         options.update(quality=policy.avif_quality)
-    frames[0].save(out, target.upper(), **options)
+    frames[0].save(out, FORMATS[target].pil_save, **options)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from proxy.formats import FORMATS
 from proxy.imaging.colour import to_srgb
-from proxy.imaging.decode import guarded, memory_gate
+from proxy.imaging.decode import frame_count, guarded, memory_gate
 from proxy.imaging.geometry import Geometry
 from proxy.imaging.render import resizable
 
@@ -51,9 +52,8 @@ def make_working_copies(stored: bytes, sizes: tuple[int, ...]) -> list[WorkingCo
     """Renditions of the sanitized original at each long side in `sizes` below its own, largest first."""
     with guarded():
         im = Image.open(io.BytesIO(stored))
-        animated = getattr(im, "n_frames", 1) > 1 and im.format != "MPO"
         wanted = sorted((s for s in sizes if s < max(im.size)), reverse=True)
-        if animated or not wanted:
+        if frame_count(im) > 1 or not wanted:
             return []
         icc = im.info.get("icc_profile")
         full = im.size
@@ -77,7 +77,9 @@ def _size(full: tuple[int, int], side: int) -> tuple[int, int]:
 def _encode(im: Image.Image) -> WorkingCopy:
     out = io.BytesIO()
     if im.mode in ("RGBA", "LA"):
-        im.convert("RGBA").save(out, "WEBP", quality=WORKING_QUALITY, method=2)
-        return WorkingCopy(out.getvalue(), "webp", *im.size)
-    im.save(out, "JPEG", quality=WORKING_QUALITY, subsampling=0)
-    return WorkingCopy(out.getvalue(), "jpeg", *im.size)
+        fmt, options = "webp", {"quality": WORKING_QUALITY, "method": 2}
+        im = im.convert("RGBA")
+    else:
+        fmt, options = "jpeg", {"quality": WORKING_QUALITY, "subsampling": 0}
+    im.save(out, FORMATS[fmt].pil_save, **options)
+    return WorkingCopy(out.getvalue(), fmt, *im.size)

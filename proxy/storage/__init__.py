@@ -1,8 +1,10 @@
 """Byte storage behind one small async interface, chosen by config.
 
-The store knows nothing about images: it maps keys (``originals/<id>``,
-``variants/<id>/<spec>.<ext>``) to bytes. The same key layout is used on local
-disk and in S3, so a bucket can be seeded from a disk store and back.
+The store knows nothing about images: it maps keys (laid out by proxy.keys) to
+bytes. The same keys are used on local disk and in S3, so a bucket can be seeded
+from a disk store and back. How long a reader (a CDN or browser reading the
+bucket directly) may keep an object is the caller's decision, passed with each
+write as its Cache-Control value.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import os
 from typing import Protocol
 
 from proxy.config import StorageSettings
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"  # never changes under its key: keep it
+NO_STORE = "no-store"  # may go away (a delete) or change: never keep a copy
 
 
 class StorageError(Exception):
@@ -23,8 +29,12 @@ class Store(Protocol):
     async def get(self, key: str) -> bytes | None:
         """Return the object's bytes, or None when it does not exist."""
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Write the object atomically: a reader sees the old state or all of `data`, never a part."""
+    async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        """Write the object atomically: a reader sees the old state or all of `data`, never a part.
+
+        `content_type` and `cache_control` travel with the object where the backend keeps
+        object headers (S3); the local disk has none and ignores them.
+        """
 
     async def exists(self, key: str) -> bool:
         """Whether the object exists."""

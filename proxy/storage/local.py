@@ -94,7 +94,7 @@ class LocalStore:
     async def get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(self._get, key)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         await asyncio.to_thread(self._put, key, data)
 
     async def exists(self, key: str) -> bool:

@@ -38,8 +38,6 @@ from proxy.storage import StorageError
 
 T = TypeVar("T")
 
-IMMUTABLE = "public, max-age=31536000, immutable"
-NO_STORE = "no-store"
 MAX_PAGE = 1000  # the most keys one ListObjectsV2 page holds and one DeleteObjects accepts
 
 
@@ -47,14 +45,6 @@ def pool_size(settings: S3Settings, render_slots: int) -> int:
     """Connections (and threads): as configured, or one per render's store call plus headroom
     for requests answered straight from the store, with a floor of botocore's default 10."""
     return settings.max_pool_connections or max(10, 2 * render_slots + 4)
-
-
-def cache_control(key: str) -> str:
-    """Originals and variants never change under their name, so a CDN or browser reading the
-    bucket directly may keep them; the .json metadata goes away on delete, so it must not be kept."""
-    if key.startswith(("originals/", "variants/")) and not key.endswith(".json"):
-        return IMMUTABLE
-    return NO_STORE
 
 
 def _is_missing_object(exc: ClientError) -> bool:
@@ -118,10 +108,10 @@ class S3Store:
             with closing(response["Body"]) as body:
                 return body.read()
 
-    def _put(self, key: str, data: bytes, content_type: str) -> None:
+    def _put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         with _as_storage_error("put", self._where(key)):
             self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                                    ContentType=content_type, CacheControl=cache_control(key))
+                                    ContentType=content_type, CacheControl=cache_control)
 
     def _exists(self, key: str) -> bool:
         with _as_storage_error("head", self._where(key)):
@@ -179,8 +169,8 @@ class S3Store:
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get, key)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await self._run(self._put, key, data, content_type)
+    async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        await self._run(self._put, key, data, content_type, cache_control)
 
     async def exists(self, key: str) -> bool:
         return await self._run(self._exists, key)

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from support.servers import Server, ServerFactory
+from proxy import keys
 from proxy.signing import sign_url
 
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200, upright
@@ -49,7 +50,7 @@ def photo(server: Server, corpus: Path) -> dict[str, Any]:
 
 
 def test_last_modified_is_the_upload_time(photo: dict[str, Any], server: Server) -> None:
-    created = json.loads(server.stored(f"originals/{photo['id']}.json"))["created"]
+    created = json.loads(server.stored(keys.metadata(photo["id"])))["created"]
     low, high = photo["uploaded_between"]
     assert low - 1 <= created <= high
     with server.client() as c:

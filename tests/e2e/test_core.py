@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
+from proxy import keys
 from support.checks import assert_error, assert_no_metadata
 from support.corpus import corpus_files
 from support.servers import Server
@@ -58,7 +59,7 @@ def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], m
         assert re.fullmatch(r"[0-9a-f]{32}", doc["id"])
         assert (doc["width"], doc["height"]) == upright_size(manifest[path]), path
         assert doc["format"] == "jpeg"  # the MPO camera file is a JPEG to users
-        assert doc["bytes"] == len(server.stored(f"originals/{doc['id']}"))
+        assert doc["bytes"] == len(server.stored(keys.original(doc["id"])))
         assert doc["url"] == f"{server.url}/img/{doc['id']}"
         assert set(doc["variants"]) == {"thumb", "small", "medium", "large"}
         assert doc["variants"]["small"] == f"{doc['url']}?p=small"
@@ -67,19 +68,19 @@ def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], m
 def test_stored_originals_have_no_metadata_and_no_gps(uploaded: dict[str, Any], manifest: dict[str, Any],
                                                      server: Server) -> None:
     for path, doc in uploaded.items():
-        stored = server.stored(f"originals/{doc['id']}")
+        stored = server.stored(keys.original(doc["id"]))
         assert_no_metadata(stored, path)
         im = Image.open(io.BytesIO(stored))
         assert im.format == "JPEG" and getattr(im, "n_frames", 1) == 1, path  # MPO preview frame gone
         assert im.getexif().get_ifd(0x8825) == {}, f"{path}: GPS IFD survived"
-        assert f"originals/{doc['id']}.json" in server.stored_files()
+        assert keys.metadata(doc["id"]) in server.stored_files()
     assert any(manifest[p]["has_gps"] == "yes" for p in uploaded), "the corpus must include GPS photos"
 
 
 def test_unrotated_jpeg_is_stored_losslessly(uploaded: dict[str, Any], server: Server, corpus: Path) -> None:
     """Orientation 1: the stored original decodes to exactly the uploaded pixels (no re-encode)."""
     doc = uploaded["photos/orientation_1.jpg"]
-    stored = Image.open(io.BytesIO(server.stored(f"originals/{doc['id']}")))
+    stored = Image.open(io.BytesIO(server.stored(keys.original(doc["id"]))))
     source = Image.open(corpus / "photos/orientation_1.jpg")
     assert stored.tobytes() == source.tobytes()
 
@@ -294,7 +295,7 @@ def test_body_over_the_limit_is_413_before_it_is_read(make_server: Any, corpus: 
         assert_error(c.post("/img", content=chunked()), 413, "payload_too_large")  # counted while streaming
         ok = c.post("/img", content=(corpus / "hostile/jpeg_empty_exif.jpg").read_bytes())
         assert ok.status_code == 201
-    assert srv.stored_files() == {f"originals/{ok.json()['id']}", f"originals/{ok.json()['id']}.json"}
+    assert srv.stored_files() == {keys.original(ok.json()["id"]), keys.metadata(ok.json()["id"])}
 
 
 def test_too_many_frames_is_422(make_server: Any, corpus: Path) -> None:
@@ -436,13 +437,13 @@ def test_working_copy_is_kept_for_large_originals_only(uploaded: dict[str, Any],
     big = uploaded["photos/nokia_8.3_5g_gps_9mp.jpg"]  # 4608x1976, over both render.working_sizes
     with server.client() as c:
         small = c.post("/img", content=(corpus / "formats/jpeg_progressive.jpg").read_bytes()).json()  # 256x160
-    keys = server.stored_files()
+    stored = server.stored_files()
     levels = ((1280, 549), (800, 343), (480, 206))
-    assert {f"originals/{big['id']}.work-{w}x{h}" for w, h in levels} <= keys
-    assert not any(k.startswith(f"originals/{small['id']}.work") for k in keys)
-    assert f"originals/{small['id']}" in keys
+    assert {keys.working_copy(big["id"], size) for size in levels} <= stored
+    assert not any(k.startswith(f"{keys.original(small['id'])}.work") for k in stored)
+    assert keys.original(small["id"]) in stored
     for size in levels:
-        work = server.stored(f"originals/{big['id']}.work-{size[0]}x{size[1]}")
+        work = server.stored(keys.working_copy(big["id"], size))
         assert Image.open(io.BytesIO(work)).format == "JPEG" and Image.open(io.BytesIO(work)).size == size
         assert_no_metadata(work, "working copy")
 
@@ -458,7 +459,7 @@ def test_variants_from_the_working_copy_match_the_original(make_server: Any, cor
             image = c.post("/img", content=data).json()["id"]
             results[srv.port] = [Image.open(io.BytesIO(c.get(f"/img/{image}?{q}").content)).convert("RGB")
                                  for q in queries]
-    assert f"originals/{image}.work-480x270" in with_copy.stored_files()
+    assert keys.working_copy(image, (480, 270)) in with_copy.stored_files()
     assert not any(".work" in k for k in without.stored_files())
     for query, a, b in zip(queries, results[with_copy.port], results[without.port]):
         assert a.size == b.size, query

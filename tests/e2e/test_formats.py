@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, ImageStat
 
+from proxy import keys
 from support.checks import assert_error, assert_no_metadata
 from support.corpus import corpus_files, corpus_rows
 from support.servers import Server
@@ -140,7 +141,7 @@ def test_animation_off_gives_the_first_frame(make_server: Any, corpus: Path) -> 
 def test_iphone_heic_is_stored_as_jpeg_with_its_colour_profile(uploaded_formats: dict[str, Any],
                                                                server: Server) -> None:
     doc = uploaded_formats[HEIC]
-    stored = server.stored(f"originals/{doc['id']}")
+    stored = server.stored(keys.original(doc["id"]))
     im = Image.open(io.BytesIO(stored))
     assert doc["format"] == "jpeg" and im.format == "JPEG"
     assert_no_metadata(stored, "stored HEIC")
@@ -239,7 +240,7 @@ def test_accepted_hostile_files_are_stored_clean(uploaded_formats: dict[str, Any
     """Broken EXIF must not fail the upload, and GPS inside broken EXIF must still go."""
     for path in ("hostile/jpeg_corrupt_exif_with_gps.jpg", "hostile/jpeg_invalid_exif.jpg",
                  "hostile/jpeg_orientation_0_invalid.jpg", "hostile/jpeg_corrupt_gps_ifd.jpg"):
-        stored = server.stored(f"originals/{uploaded_formats[path]['id']}")
+        stored = server.stored(keys.original(uploaded_formats[path]["id"]))
         assert_no_metadata(stored, path)
     assert (uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["width"],
             uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["height"]) == (1800, 1200)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 import uuid
 from pathlib import Path
@@ -21,9 +22,11 @@ import pytest
 from PIL import Image
 
 from proxy.config import ConfigError, S3Settings, parse_settings
-from proxy.storage import StorageError, create_store
-from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
+from proxy import keys
+from proxy.storage import IMMUTABLE, NO_STORE, StorageError, create_store
+from proxy.storage.s3 import S3Store, pool_size
 from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+from support.servers import new_server
 
 T = TypeVar("T")
 
@@ -93,8 +96,8 @@ def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
         key = "originals/abc"
         assert await store.get(key) is None
         assert not await store.exists(key)
-        await store.put(key, b"\xff\xd8 first", "image/jpeg")
-        await store.put(key, b"\xff\xd8 second", "image/jpeg")  # overwrite: the last PUT wins whole
+        await store.put(key, b"\xff\xd8 first", "image/jpeg", IMMUTABLE)
+        await store.put(key, b"\xff\xd8 second", "image/jpeg", IMMUTABLE)  # overwrite: the last PUT wins whole
         assert await store.get(key) == b"\xff\xd8 second"
         assert await store.exists(key)
         await store.delete(key)
@@ -104,24 +107,6 @@ def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
         await store.ping()
 
     with_store(s3_settings(moto.endpoint, moto.bucket), body)
-
-
-def test_objects_carry_content_type_and_cache_control(moto: MotoServer) -> None:
-    """Blobs are immutable for a CDN reading the bucket; metadata, which a delete removes, is no-store."""
-    settings = s3_settings(moto.endpoint, moto.bucket)
-    written = {"originals/abc": "image/png", "originals/abc.json": "application/json",
-               "variants/abc/w64.webp": "image/webp"}
-
-    async def body(store: S3Store) -> None:
-        for key, content_type in written.items():
-            await store.put(key, b"data", content_type)
-
-    with_store(settings, body)
-    client = moto.client()
-    heads = {key: client.head_object(Bucket=moto.bucket, Key=settings.prefix + key) for key in written}
-    assert {k: h["ContentType"] for k, h in heads.items()} == written
-    assert {k: h["CacheControl"] for k, h in heads.items()} == {
-        "originals/abc": IMMUTABLE, "originals/abc.json": NO_STORE, "variants/abc/w64.webp": IMMUTABLE}
 
 
 def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
@@ -136,8 +121,8 @@ def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
 
     first, second = configured(f"{run}-tenant"), configured(f"/{run}-tenant2/")
     assert (first.prefix, second.prefix) == (f"{run}-tenant/", f"{run}-tenant2/")
-    with_store(first, lambda s: s.put("variants/abc/w64.webp", b"first", "image/webp"))
-    with_store(second, lambda s: s.put("variants/abc/w64.webp", b"second", "image/webp"))
+    with_store(first, lambda s: s.put("variants/abc/w64.webp", b"first", "image/webp", IMMUTABLE))
+    with_store(second, lambda s: s.put("variants/abc/w64.webp", b"second", "image/webp", IMMUTABLE))
 
     assert with_store(first, lambda s: s.get("variants/abc/w64.webp")) == b"first"
     assert with_store(first, lambda s: s.delete_prefix("variants/")) == 1
@@ -150,8 +135,9 @@ def test_delete_prefix_pages_through_listing_and_spares_neighbours(moto: MotoSer
     """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
     object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
     async def body(store: S3Store) -> tuple[int, int, bool]:
-        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp") for i in range(25)),
-                             store.put("variants/abc2/w64.webp", b"v", "image/webp"))
+        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp", IMMUTABLE)
+                               for i in range(25)),
+                             store.put("variants/abc2/w64.webp", b"v", "image/webp", IMMUTABLE))
         deleted = await store.delete_prefix("variants/abc/")
         again = await store.delete_prefix("variants/abc/")
         return deleted, again, await store.exists("variants/abc2/w64.webp")
@@ -193,11 +179,11 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> 
     """Refused connections end every call in StorageError within the bound; once S3 is back
     (empty: moto keeps state in memory) the store's pool drops its dead connections and works."""
     async def body(store: S3Store) -> None:
-        await store.put("originals/abc", b"before", "image/jpeg")  # leaves a pooled keep-alive connection
+        await store.put("originals/abc", b"before", "image/jpeg", IMMUTABLE)  # leaves a pooled keep-alive connection
         moto.stop()
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "get": lambda: store.get("originals/abc"),
-            "put": lambda: store.put("originals/abc", b"during", "image/jpeg"),
+            "put": lambda: store.put("originals/abc", b"during", "image/jpeg", IMMUTABLE),
             "exists": lambda: store.exists("originals/abc"),
             "delete": lambda: store.delete("originals/abc"),
             "delete_prefix": lambda: store.delete_prefix("variants/"),
@@ -208,7 +194,7 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> 
         moto.start()
         await store.ping()
         assert await store.get("originals/abc") is None
-        await store.put("originals/abc", b"after", "image/jpeg")
+        await store.put("originals/abc", b"after", "image/jpeg", IMMUTABLE)
         assert await store.get("originals/abc") == b"after"
 
     with_store(s3_settings(moto.endpoint, moto.bucket, **FAST_FAIL), body)
@@ -240,7 +226,7 @@ def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None
         ticking = asyncio.create_task(ticker())
         started = time.monotonic()
         get_s, put_s = await asyncio.gather(failure_seconds(store.get("originals/abc")),
-                                            failure_seconds(store.put("originals/abc", b"x", "image/jpeg")))
+                                            failure_seconds(store.put("originals/abc", b"x", "image/jpeg", IMMUTABLE)))
         elapsed = time.monotonic() - started
         ticking.cancel()
         # At least one full read timeout per attempt: the read-timeout path, not a refusal. (A PUT
@@ -284,9 +270,9 @@ def test_backend_s3_builds_an_s3_store_with_a_pool_sized_from_render_concurrency
 # --------------------------------------------------------------------------- end to end
 
 
-def small_jpeg(colour: tuple[int, int, int]) -> bytes:
+def small_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (160, 120)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (160, 120), colour).save(out, "JPEG", quality=90)
+    Image.new("RGB", size, colour).save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
@@ -294,6 +280,31 @@ def upload(http: httpx.Client, data: bytes) -> str:
     response = http.post("/img", content=data, headers={"content-type": "image/jpeg"})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    """What the service writes: blobs (the original, its working copies, variants) are immutable
+    for a CDN reading the bucket; the metadata, which a delete removes, is no-store."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": prefix}
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}).start()
+    try:
+        with server.client() as http:
+            image_id = upload(http, small_jpeg((90, 140, 60), (1000, 700)))  # large enough for working copies
+            assert http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"}).status_code == 200
+    finally:
+        server.stop()
+    client = moto.client()
+    listed = client.list_objects_v2(Bucket=moto.bucket, Prefix=f"{prefix}/")["Contents"]
+    heads = {item["Key"][len(prefix) + 1:]: client.head_object(Bucket=moto.bucket, Key=item["Key"]) for item in listed}
+    meta = json.loads(client.get_object(Bucket=moto.bucket, Key=f"{prefix}/{keys.metadata(image_id)}")["Body"].read())
+    assert meta["work"], "the upload should have made working copies"
+    expected = {keys.original(image_id): ("image/jpeg", IMMUTABLE),
+                keys.metadata(image_id): ("application/json", NO_STORE),
+                keys.variant(image_id, "64x45-q80.webp"): ("image/webp", IMMUTABLE)}
+    expected |= {keys.working_copy(image_id, (w, h)): ("image/jpeg", IMMUTABLE) for w, h in meta["work"]}
+    assert {key: (h["ContentType"], h["CacheControl"]) for key, h in heads.items()} == expected
 
 
 def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServer,
@@ -307,7 +318,7 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
         image_id = upload(http, small_jpeg((200, 40, 40)))
         response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
-        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/variants/{image_id}/")
+        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/{keys.variant_prefix(image_id)}")
         assert stored["KeyCount"] == 1
 
         moto.stop()

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from support.servers import Server, new_server
+from proxy import keys
 from proxy.config import S3Settings, parse_settings
 from proxy.service import ImageService, NotFound
 from proxy.storage import StorageError
@@ -71,7 +72,7 @@ def test_concurrent_first_requests_on_both_instances_leave_a_valid_object(pair: 
     responses = asyncio.run(both())
     assert {r.status_code for r in responses} == {200}
     for w in widths:
-        key = f"variants/{image}/" + next(n for n in a.variant_files(image) if n.startswith(f"{w}x"))
+        key = keys.variant(image, next(n for n in a.variant_files(image) if n.startswith(f"{w}x")))
         stored = a.stored(key)
         served = {r.content for r in responses if r.url.params["w"] == str(w)}
         assert served == {stored}, f"w={w}: both instances serve exactly the stored object"
@@ -125,10 +126,10 @@ class FlakyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         if self.fail_when in key:
             raise StorageError(f"injected failure writing {key}")
-        await self.inner.put(key, data, content_type)
+        await self.inner.put(key, data, content_type, cache_control)
 
 
 def service_on(moto: MotoServer, fail_when: str) -> tuple[ImageService, S3Store]:
@@ -150,7 +151,7 @@ def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
             await broken.ingest(data)
         healthy = ImageService(broken.settings, store, broken.pool)
         image_id = (await healthy.ingest(data))[0].id  # a retry works, and is a new image (201)
-        await store.delete(f"originals/{image_id}.json")  # the state the failed upload left
+        await store.delete(keys.metadata(image_id))  # the state the failed upload left
         for service in (broken, healthy):
             service._meta.clear()
             with pytest.raises(NotFound):
@@ -168,12 +169,12 @@ def test_variant_that_cannot_be_stored_is_still_served_and_counted(
         monkeypatch.setenv(name, value)
 
     async def scenario() -> None:
-        service, store = service_on(shared_moto, "variants/")
+        service, store = service_on(shared_moto, keys.VARIANTS)
         meta, _ = await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes())
         variant = await service.variant(meta.id, VariantRequest(w=200, h=None, fit="inside", fmt="webp", q=None), "")
         assert variant.tier == "render" and Image.open(io.BytesIO(variant.entry.body)).size == (200, 133)
         assert service.store_write_errors == 1
-        assert await store.get(f"variants/{meta.id}/200x133-q80.webp") is None
+        assert await store.get(keys.variant(meta.id, "200x133-q80.webp")) is None
         await store.close()
 
     asyncio.run(scenario())

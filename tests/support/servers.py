@@ -15,6 +15,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
+from proxy import keys
 from support.corpus import REPO
 from support.processes import free_port, stop_process
 from support.s3server import AWS_ENV, MotoServer
@@ -120,7 +121,7 @@ class Server:
         return (self.data / key).read_bytes()
 
     def variant_files(self, image_id: str) -> list[str]:
-        start = f"variants/{image_id}/"
+        start = keys.variant_prefix(image_id)
         return sorted(k[len(start):] for k in self.stored_files() if k.startswith(start))
 
 

@@ -78,6 +78,28 @@ def test_disabled_avif_falls_back_to_webp() -> None:
     assert pick_format(CHROME, ("jpeg",), has_alpha=True) == "jpeg"
 
 
+def test_transparency_never_falls_back_to_a_palette_gif() -> None:
+    """Without PNG, a transparent still is composited into JPEG rather than cut to GIF's on/off alpha."""
+    assert pick_format(SAFARI_OLD, ("jpeg", "gif"), has_alpha=True) == "jpeg"
+    assert pick_format(SAFARI_OLD, ("jpeg", "png", "gif"), has_alpha=True) == "png"
+
+
+@pytest.mark.parametrize(("accept", "allowed", "has_alpha", "expected"), [
+    (CHROME, ALL + ("gif",), False, "webp"),  # AVIF would be a still: WebP keeps the frames
+    (CHROME, ALL + ("gif",), True, "webp"),
+    ("image/avif", ALL + ("gif",), False, "gif"),
+    (SAFARI_OLD, ALL + ("gif",), True, "gif"),  # the frames matter more than partial alpha
+    (SAFARI_OLD, ALL, False, "jpeg"),  # nothing animates: a still, as for any image
+    (SAFARI_OLD, ALL, True, "png"),
+    (CHROME, ("avif", "jpeg", "gif"), False, "gif"),
+    (CHROME, ("avif", "jpeg"), False, "avif"),
+])
+def test_animations_prefer_formats_that_keep_their_frames(accept: str, allowed: tuple[str, ...], has_alpha: bool,
+                                                          expected: str) -> None:
+    """WebP when accepted, then GIF; a still (AVIF, PNG, JPEG) only when no allowed format animates."""
+    assert pick_format(accept, allowed, has_alpha, animated=True) == expected
+
+
 @pytest.mark.parametrize("accept", [
     "IMAGE/AVIF", "Image/Avif,Image/WebP", "  image/avif  ,image/webp", "image/avif\t,*/*", "image/avif ; Q=0.5",
 ])

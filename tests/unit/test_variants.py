@@ -1,5 +1,5 @@
 """Variant requests: query parsing (proxy.variants), output geometry (proxy.imaging.geometry.plan)
-and the canonical variant key (proxy.service.variant_key) that makes equivalent URLs share one
+and the canonical variant name (proxy.keys.variant_name) that makes equivalent URLs share one
 render and one stored object."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import pytest
 
 from proxy.config import EncoderSettings, VariantSettings, parse_settings
 from proxy.imaging.geometry import Geometry, plan
+from proxy.imaging.render import default_quality
+from proxy.keys import variant_name
 from proxy.negotiate import pick_format
-from proxy.service import variant_key
 from proxy.variants import BadParameter, VariantRequest, parse_query
 
 # The defaults a config without [variants] gets, built-in presets included.
 V: VariantSettings = parse_settings({}, Path("/srv")).variants
 ENC = EncoderSettings()
-DEFAULT_Q = {"jpeg": ENC.jpeg_quality, "webp": ENC.webp_quality, "avif": ENC.avif_quality}
 
 
 def q(query: str, v: VariantSettings = V) -> VariantRequest:
@@ -260,8 +260,8 @@ def key(query: str, src: tuple[int, int] = (1800, 1200), accept: str = "image/we
     """The stored variant name for `query` on an opaque src-sized original, as the service derives it."""
     r = q(query)
     fmt = r.fmt or pick_format(accept, V.formats, has_alpha=False)
-    quality = r.q if r.q is not None else DEFAULT_Q.get(fmt, 100)
-    return variant_key(plan(src[0], src[1], r.w, r.h, r.fit), fmt, quality)
+    quality = r.q if r.q is not None else default_quality(ENC, fmt)
+    return variant_name(plan(src[0], src[1], r.w, r.h, r.fit), fmt, quality)
 
 
 def test_parameter_order_does_not_change_the_key() -> None:
@@ -306,7 +306,7 @@ def test_different_outputs_get_different_keys() -> None:
 def test_png_keys_have_no_quality() -> None:
     """PNG is lossless: q cannot change its bytes, so its key carries no q."""
     g = plan(1800, 1200, 800, None, "inside")
-    assert variant_key(g, "png", 40) == variant_key(g, "png", 90) == "800x533.png"
+    assert variant_name(g, "png", 40) == variant_name(g, "png", 90) == "800x533.png"
     assert "-q" not in key("w=800&fmt=png&q=60")
     assert key("w=800&fmt=png&q=60") == key("w=800&fmt=png")
-    assert variant_key(g, "jpeg", 40) != variant_key(g, "jpeg", 90)
+    assert variant_name(g, "jpeg", 40) != variant_name(g, "jpeg", 90)

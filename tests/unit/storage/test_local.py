@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.storage import StorageError
+from proxy.storage import IMMUTABLE, StorageError
 from proxy.storage.local import LocalStore
 
 
@@ -20,9 +20,9 @@ def test_put_get_exists_delete_prefix(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
 
     async def scenario() -> None:
-        await store.put("variants/abc/1x1.webp", b"one", "image/webp")
-        await store.put("variants/abc/2x2.webp", b"two", "image/webp")
-        await store.put("originals/abc", b"orig", "image/jpeg")
+        await store.put("variants/abc/1x1.webp", b"one", "image/webp", IMMUTABLE)
+        await store.put("variants/abc/2x2.webp", b"two", "image/webp", IMMUTABLE)
+        await store.put("originals/abc", b"orig", "image/jpeg", IMMUTABLE)
         assert await store.get("variants/abc/1x1.webp") == b"one"
         assert await store.get("variants/abc/missing.webp") is None
         assert await store.exists("originals/abc")
@@ -36,16 +36,16 @@ def test_put_get_exists_delete_prefix(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_neither_partial_nor_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = LocalStore(tmp_path)
-    asyncio.run(store.put("originals/keep", b"old complete bytes", "image/jpeg"))
+    asyncio.run(store.put("originals/keep", b"old complete bytes", "image/jpeg", IMMUTABLE))
 
     def crash(*_: object) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(StorageError):
-        asyncio.run(store.put("originals/keep", b"new bytes that never land", "image/jpeg"))
+        asyncio.run(store.put("originals/keep", b"new bytes that never land", "image/jpeg", IMMUTABLE))
     with pytest.raises(StorageError):
-        asyncio.run(store.put("originals/new", b"x" * 100_000, "image/jpeg"))
+        asyncio.run(store.put("originals/new", b"x" * 100_000, "image/jpeg", IMMUTABLE))
     assert files(tmp_path) == {"originals/keep"}
     assert (tmp_path / "originals/keep").read_bytes() == b"old complete bytes"
 
@@ -62,4 +62,4 @@ def test_temp_files_left_by_a_crash_are_swept_at_start(tmp_path: Path) -> None:
 def test_keys_cannot_leave_the_root(tmp_path: Path, key: str) -> None:
     store = LocalStore(tmp_path / "root")
     with pytest.raises(StorageError):
-        asyncio.run(store.put(key, b"x", "image/jpeg"))
+        asyncio.run(store.put(key, b"x", "image/jpeg", IMMUTABLE))
