@@ -67,7 +67,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
         Route("/metrics", metrics_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={exc: errors.handle for exc in errors.HANDLED},
+                    exception_handlers=dict.fromkeys(errors.RULES, errors.handle),
                     middleware=[Middleware(Observe, access_log=access_log)])
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
