@@ -22,7 +22,7 @@ META_CACHE = "public, max-age=300"
 
 
 def image_id(request: Request) -> str:
-    value = request.path_params["image_id"]
+    value = request.path_params["id"]
     if not ID_PATTERN.fullmatch(value):
         raise ApiError(400, "bad_id", "image ids are 32 lowercase hexadecimal characters")
     return value
