@@ -8,7 +8,8 @@ as GET (uvicorn drops the body).
 
 This is the hit path: header blocks are built and encoded once per (variant,
 tier) and cached, and a whole-body answer skips starlette's per-response header
-encoding (WholeImage).
+encoding (WholeImage; tests/unit/http/test_answer.py holds it to what a plain
+Response would send, and pyproject.toml pins the starlette it was checked on).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class WholeImage(Response):
     """A 200 carrying a prebuilt header block: the hit path's answer, skipping per-request header encoding.
 
     It sets the attributes starlette's `Response.__call__` reads instead of calling
-    `Response.__init__`, so it depends on starlette internals.
+    `Response.__init__`, so it depends on starlette internals (see the module docstring).
     """
 
     def __init__(self, body: bytes, raw_headers: RawHeaders) -> None:
