@@ -55,20 +55,22 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
             if access_log is not None:
                 access_log.flush()
 
-    routes = [  # the image route first: starlette tries routes in order, and it takes almost every request
-        Route("/img/{image_id}", get_image, methods=["GET"]),  # HEAD is added by starlette
-        Route("/img/{image_id}", delete_image, methods=["DELETE"]),
+    # The image route first: starlette tries routes in order, and it takes almost every request.
+    # The paths are the metric labels too (observe.RouteTemplates), hence `{id}`.
+    routes = [
+        Route("/img/{id}", get_image, methods=["GET"]),  # HEAD is added by starlette
+        Route("/img/{id}", delete_image, methods=["DELETE"]),
         Route("/", demo_page, methods=["GET"]),
         Route("/static/{name}", demo_asset, methods=["GET"]),
         Route("/img", upload, methods=["POST"]),
-        Route("/img/{image_id}/meta", get_meta, methods=["GET"]),
+        Route("/img/{id}/meta", get_meta, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={exc: errors.handle for exc in errors.HANDLED},
-                    middleware=[Middleware(Observe, access_log=access_log)])
+                    exception_handlers=dict.fromkeys(errors.RULES, errors.handle),
+                    middleware=[Middleware(Observe, access_log=access_log, routes=routes)])
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
     return app

@@ -14,8 +14,9 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache, TLRUCache
 
 from proxy import keys, metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
@@ -40,6 +41,7 @@ ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview, small enough to inline
 PREVIEW_QUALITY = 40
 PREVIEWS_KEPT = 10_000  # placeholders kept per process (well under 1 KB each)
+MEMO_ENTRIES = 50_000  # URLs whose answer is remembered (a few hundred bytes each)
 
 
 class NotFound(Exception):
@@ -66,6 +68,25 @@ class ImageMeta:
         fields = json.loads(data)
         fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
         return cls(**fields)
+
+
+class TrustedMeta(NamedTuple):
+    """A metadata record and until when it is trusted (time.monotonic(), the caches' clock)."""
+
+    meta: ImageMeta
+    expires: float
+
+
+MemoKey = tuple[str, bytes, str]  # (id, raw query, the header values the answer depends on)
+
+
+class Memo(NamedTuple):
+    """What a URL resolved to, kept no longer than the metadata it was resolved with."""
+
+    cache_key: tuple[str, str]
+    negotiated: bool
+    modified: int
+    expires: float  # the TrustedMeta's
 
 
 @dataclass(frozen=True)
@@ -118,16 +139,18 @@ class ImageService:
         self.store = store
         self.pool = pool
         self.variants = ByteLRU(settings.cache.memory_bytes)
-        # Metadata is cached briefly, not forever: with several instances on one bucket, a
-        # DELETE on one must reach the others (their variant LRU entries are only served
-        # after this metadata check).
-        self._meta: TTLCache[str, ImageMeta] = TTLCache(maxsize=settings.cache.meta_entries,
-                                                        ttl=settings.cache.meta_ttl_s)
+        # Metadata is trusted for cache.meta_ttl_s, not forever: with several instances on one
+        # bucket, a DELETE on one must reach the others within that time. Each record carries
+        # its deadline, and what is derived from it (the memo below) expires with it.
+        self._meta: TLRUCache[str, TrustedMeta] = TLRUCache(maxsize=settings.cache.meta_entries,
+                                                           ttu=lambda _id, record, _now: record.expires)
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
-        # (id, raw query, Accept) -> (cache key, negotiated): a repeated URL skips parsing and
-        # planning and goes straight to the memory LRU. Expires with the metadata.
-        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool, int]] = TTLCache(
-            maxsize=50_000, ttl=settings.cache.meta_ttl_s)
+        # (id, raw query, header values) -> the answer's LRU key: a repeated URL skips parsing
+        # and planning and goes straight to the memory LRU. So an LRU entry is served only
+        # after a metadata check (variant()) or through a memo entry that expires with the
+        # metadata record it was computed from, never later.
+        self._memo: TLRUCache[MemoKey, Memo] = TLRUCache(maxsize=MEMO_ENTRIES,
+                                                         ttu=lambda _key, memo, _now: memo.expires)
         limits = settings.rate_limits
         self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
         self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
@@ -146,8 +169,7 @@ class ImageService:
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
         existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
         if existing is not None:
-            meta = ImageMeta.from_json(existing)
-            self._meta[image_id] = meta
+            meta = self._trust(ImageMeta.from_json(existing)).meta
             metrics.UPLOADS.labels("existing").inc()
             return meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
@@ -161,7 +183,7 @@ class ImageService:
             await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
                                  FORMATS[copy.format].mime, IMMUTABLE)
         await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
-        self._meta[image_id] = meta
+        self._trust(meta)
         metrics.UPLOADS.labels("created").inc()
         return meta, True
 
@@ -171,31 +193,41 @@ class ImageService:
 
     # ---------------------------------------------------------------- read
 
-    async def meta(self, image_id: str) -> ImageMeta | None:
+    def _trust(self, meta: ImageMeta) -> TrustedMeta:
+        record = TrustedMeta(meta, time.monotonic() + self.settings.cache.meta_ttl_s)
+        self._meta[meta.id] = record
+        return record
+
+    async def _trusted_meta(self, image_id: str) -> TrustedMeta | None:
+        """The image's metadata record, from memory while it is trusted, else from the store."""
         cached = self._meta.get(image_id)
         if cached is not None:
             return cached
         raw = await self.store.get(keys.metadata(image_id))
-        if raw is None:
-            return None
-        meta = ImageMeta.from_json(raw)
-        self._meta[image_id] = meta
-        return meta
+        return self._trust(ImageMeta.from_json(raw)) if raw is not None else None
+
+    async def meta(self, image_id: str) -> ImageMeta | None:
+        record = await self._trusted_meta(image_id)
+        return record.meta if record is not None else None
 
     def quality_for(self, fmt: str, requested: int | None) -> int:
         return requested if requested is not None else default_quality(self.settings.encoders, fmt)
 
-    def memory_hit(self, memo_key: tuple[str, bytes, str]) -> Variant | None:
-        """The answer for a URL seen before whose variant is still in memory, without any parsing."""
+    def memory_hit(self, memo_key: MemoKey) -> Variant | None:
+        """The answer for a URL seen before whose variant is still in memory, without any parsing,
+        while the metadata it was resolved with is still trusted (the memo expires with it)."""
         found = self._memo.get(memo_key)
-        entry = self.variants.get(found[0]) if found is not None else None
-        return Variant(entry, "memory", found[1], found[2]) if entry is not None and found is not None else None
+        if found is None:
+            return None
+        entry = self.variants.get(found.cache_key)
+        return Variant(entry, "memory", found.negotiated, found.modified) if entry is not None else None
 
     async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
-                      memo_key: tuple[str, bytes, str] | None = None) -> Variant:
-        meta = await self.meta(image_id)
-        if meta is None:
+                      memo_key: MemoKey | None = None) -> Variant:
+        record = await self._trusted_meta(image_id)
+        if record is None:
             raise NotFound(image_id)
+        meta = record.meta
         r = self.settings.render
         animation = keeps_animation(r, meta)
         fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
@@ -210,7 +242,7 @@ class ImageService:
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
         if memo_key is not None:
-            self._memo[memo_key] = (cache_key, negotiated, modified)
+            self._memo[memo_key] = Memo(cache_key, negotiated, modified, record.expires)
         entry = self.variants.get(cache_key)
         if entry is not None:
             return Variant(entry, "memory", negotiated, modified)

@@ -33,9 +33,11 @@ from support.s3server import AWS_ENV, MotoServer
 
 @pytest.fixture
 def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    """Two instances on one bucket and prefix; `cache.meta_ttl_s` is 0.5 unless parametrized indirectly."""
     prefix = f"pair-{uuid.uuid4().hex[:10]}"
+    ttl = getattr(request, "param", 0.5)
     servers = [new_server(tmp_path_factory.mktemp(name), "s3", request, prefix=prefix,
-                          cache={"meta_ttl_s": 0.5}).start() for name in ("a", "b")]
+                          cache={"meta_ttl_s": ttl}).start() for name in ("a", "b")]
     yield servers[0], servers[1]
     for server in servers:
         server.stop()
@@ -90,6 +92,36 @@ def test_a_delete_on_one_instance_reaches_the_other(pair: tuple[Server, Server],
         time.sleep(0.7)  # cache.meta_ttl_s = 0.5
         assert ca.get(f"/img/{image}?w=200&fmt=webp").status_code == 404
     assert a.stored_files() == set()
+
+
+META_TTL_S = 2.0
+
+
+@pytest.mark.parametrize("pair", [META_TTL_S], indirect=True)
+def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(pair: tuple[Server, Server], corpus: Path) -> None:
+    """A variant B serves from memory, also through a URL memo made after A's delete (while B still
+    trusts its metadata), turns 404 within cache.meta_ttl_s of the delete: no memo outlives the
+    metadata record it was made from (with the memo on its own clock this took up to twice as long)."""
+    a, b = pair
+    first_accept = {"accept": "image/webp,*/*"}
+    other_accept = {"accept": "*/*"}  # the same variant (fmt is explicit), another memo entry
+    with a.client() as ca, b.client() as cb:
+        image = ca.post("/img", content=(corpus / "photos/orientation_5.jpg").read_bytes()).json()["id"]
+        url = f"/img/{image}?w=200&fmt=webp"
+        assert cb.get(url, headers=first_accept).headers["x-cache-tier"] == "render"  # B trusts its metadata now
+        assert cb.get(url, headers=first_accept).headers["x-cache-tier"] == "memory"
+        deleted = time.monotonic()
+        assert ca.delete(f"/img/{image}").status_code == 204
+        time.sleep(META_TTL_S / 2)
+        assert cb.get(url, headers=other_accept).headers["x-cache-tier"] == "memory"  # a new memo entry
+        answers: list[tuple[float, int, str]] = []
+        while time.monotonic() - deleted < 2 * META_TTL_S and not (answers and answers[-1][1] == 404):
+            r = cb.get(url, headers=other_accept)
+            answers.append((time.monotonic() - deleted, r.status_code, r.headers.get("x-cache-tier", "")))
+            time.sleep(0.02)
+    assert {(status, tier) for _, status, tier in answers[:-1]} <= {(200, "memory")}
+    seconds, status, _ = answers[-1]
+    assert status == 404 and seconds < META_TTL_S + 0.5, answers[-3:]
 
 
 def test_upload_during_an_outage_is_503_and_stores_nothing(tmp_path_factory: pytest.TempPathFactory,

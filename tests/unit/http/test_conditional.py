@@ -1,11 +1,11 @@
-"""proxy.http.images helpers that need no server: byte ranges (RFC 9110 14.1.2)."""
+"""proxy.http.conditional: byte ranges (RFC 9110 14.1.2)."""
 
 from __future__ import annotations
 
 import pytest
 
 from proxy.http.errors import ApiError
-from proxy.http.images import byte_range
+from proxy.http.conditional import byte_range
 
 
 def test_byte_ranges_follow_rfc_9110() -> None:
