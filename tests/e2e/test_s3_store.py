@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -24,6 +23,7 @@ from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import StorageError, create_store
 from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
 from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+from support.uploads import upload
 
 T = TypeVar("T")
 
@@ -290,12 +290,6 @@ def small_jpeg(colour: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-def upload(http: httpx.Client, data: bytes) -> str:
-    response = http.post("/img", content=data, headers={"content-type": "image/jpeg"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServer,
                                                                  make_server: Callable[..., Any]) -> None:
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
@@ -304,7 +298,7 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
           "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
     server = make_server(storage={"backend": "s3", "s3": s3}, env=AWS_ENV)
     with server.client() as http:
-        image_id = upload(http, small_jpeg((200, 40, 40)))
+        image_id = upload(http, small_jpeg((200, 40, 40)), expect=201, content_type="image/jpeg")["id"]
         response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
         stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/variants/{image_id}/")
@@ -320,6 +314,6 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
         assert seconds < FAULT_BOUND_S, seconds
 
         moto.start()  # empty again: moto keeps state in memory, so upload a new image
-        other_id = upload(http, small_jpeg((40, 40, 200)))
+        other_id = upload(http, small_jpeg((40, 40, 200)), expect=201, content_type="image/jpeg")["id"]
         response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
