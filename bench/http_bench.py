@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,10 +32,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+# The tests' helpers (support.*: servers, processes, uploads, the corpus) serve the benchmarks too;
+# the imports below this line may come from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
 
@@ -44,14 +46,15 @@ from proxy.config import EncoderSettings, VariantSettings
 from proxy.imaging.geometry import plan
 from proxy.imaging.render import default_quality
 from proxy.keys import variant_name
+from support.corpus import CORPUS, REPO
+from support.processes import HttpProcess, descendants
+from support.servers import local_server
+from support.uploads import upload_files
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_phase.lua"
 # The cached variant the hit phase requests: 29.9 KB, close to fixed_app's 30 KB body.
 HIT_PHOTO, HIT_QUERY = "photos/reconyx_trailcam.jpg", "w=480&fmt=webp"
 REQUEST_TIMEOUT_S = 30.0  # above limits.render_timeout_s (20 s), so the server answers first
-START_TIMEOUT_S = 30.0
 RSS_INTERVAL_S = 0.1
 SEED = 1  # miss order: shuffled so every phase sees a mix of sizes, identical across phases
 # The 8-9 MP photos: the issue's memory bound is stated for 16 concurrent misses on these.
@@ -97,30 +100,6 @@ class Phase:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it, from /proc (psutil is not a dependency)."""
-    parent_of: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        parent_of[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-    tree, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, ppid in parent_of.items() if ppid in frontier]
-        tree += frontier
-    return tree
-
-
 def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -155,91 +134,22 @@ class RssSampler:
                 return
 
 
-@dataclass
-class Server:
-    """One uvicorn subprocess tree (a supervisor plus workers when workers > 1)."""
-
-    name: str
-    cmd: list[str]
-    ready_path: str
-    folder: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = (self.folder / f"{self.name}.log").open("ab")
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + self.ready_path, timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer within {START_TIMEOUT_S:g} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        """SIGTERM the supervisor (it stops its workers); then kill, by pid, whatever of the tree is left."""
-        if self.proc is None:
-            return
-        tree = descendants(self.proc.pid)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for pid in tree[1:]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        path = self.folder / f"{self.name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    """The server, started; stopped on the way out whatever happened (also when it failed to start)."""
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-def proxy_server(folder: Path, workers: int, render: str = "") -> Server:
-    """The real service, default settings, data in `folder` (fresh per call: nothing is cached).
+def proxy_server(folder: Path, workers: int, render: dict[str, Any] | None = None) -> HttpProcess:
+    """The real service as the tests start it, default settings, data in `folder` (fresh per call: nothing cached).
 
     Rate limits are off: the load generator is one client asking for every variant.
-    `render` adds lines to the [render] table (the overload phase shrinks the queue).
+    `render` sets keys of the [render] table (the overload phase shrinks the queue).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "config.toml"
-    config.write_text('[storage]\npath = "data"\n[rate_limits]\nuploads_per_minute = 0\nmisses_per_minute = 0\n'
-                      f"[render]\n{render}\n", encoding="utf-8")
-    port = free_port()
-    cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
-           "--workers", str(workers)]
-    return Server("proxy", cmd, "/healthz", folder, port)
+    return local_server(folder, workers, render=render or {}).process
 
 
-def fixed_server(folder: Path, workers: int) -> Server:
+def fixed_server(folder: Path, workers: int) -> HttpProcess:
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "bench.fixed_app:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--no-server-header"]
-    return Server("fixed", cmd, "/", folder, port)
+    return HttpProcess("fixed", lambda port: [
+        sys.executable, "-m", "uvicorn", "bench.fixed_app:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--no-access-log", "--no-server-header"],
+        folder / "fixed.log", "/", cwd=REPO)
 
 
 # --------------------------------------------------------------------------- load generators
@@ -341,24 +251,10 @@ def run_httpx(base: str, paths: Iterable[str], concurrency: int, limits: Limits)
 # --------------------------------------------------------------------------- the proxy's side
 
 
-@dataclass(frozen=True)
-class Uploaded:
-    id: str
-    width: int
-    height: int
-
-
-def upload_photos(base: str, photos: list[str]) -> dict[str, Uploaded]:
-    """POST each photo (loopback needs no token); return corpus path -> what the service stored."""
-    uploaded = {}
+def upload_photos(base: str, photos: list[str]) -> dict[str, dict[str, Any]]:
+    """POST each corpus photo (loopback needs no token): corpus path -> the service's JSON document."""
     with httpx.Client(base_url=base, timeout=60) as client:
-        for path in photos:
-            r = client.post("/img", content=(CORPUS / path).read_bytes(),
-                            headers={"content-type": "application/octet-stream"})
-            r.raise_for_status()
-            doc = r.json()
-            uploaded[path] = Uploaded(doc["id"], doc["width"], doc["height"])
-    return uploaded
+        return upload_files(client, CORPUS, photos)
 
 
 def warm(base: str, path: str) -> int:
@@ -372,7 +268,7 @@ def warm(base: str, path: str) -> int:
     return size
 
 
-def miss_paths(uploaded: dict[str, Uploaded], formats: tuple[str, ...] = ("webp",)) -> list[str]:
+def miss_paths(uploaded: dict[str, dict[str, Any]], formats: tuple[str, ...] = ("webp",)) -> list[str]:
     """One path per distinct rendered output: image x allowed width x format, folded as the service folds them.
 
     Widths above an image's own width give the same pixels (no upscaling), so
@@ -382,11 +278,11 @@ def miss_paths(uploaded: dict[str, Uploaded], formats: tuple[str, ...] = ("webp"
     for image in uploaded.values():
         seen = set()
         for w, fmt in itertools.product(VariantSettings().widths, formats):
-            key = variant_name(plan(image.width, image.height, w, None, "inside"), fmt,
+            key = variant_name(plan(image["width"], image["height"], w, None, "inside"), fmt,
                                default_quality(EncoderSettings(), fmt))
             if key not in seen:
                 seen.add(key)
-                paths.append(f"/img/{image.id}?w={w}&fmt={fmt}")
+                paths.append(f"/img/{image['id']}?w={w}&fmt={fmt}")
     random.Random(SEED).shuffle(paths)
     return paths
 
@@ -403,7 +299,7 @@ class BenchPlan:
     use_wrk: bool
 
 
-def measure(server: Server, phase_of: Callable[[], Phase], target: str, workers: int, concurrency: int) -> Phase:
+def measure(server: HttpProcess, phase_of: Callable[[], Phase], target: str, workers: int, concurrency: int) -> Phase:
     """Run one phase while sampling the server tree's RSS; label the result."""
     assert server.proc is not None
     with RssSampler(server.proc.pid) as rss:
@@ -416,10 +312,10 @@ def measure(server: Server, phase_of: Callable[[], Phase], target: str, workers:
 def hit_phases(bench: BenchPlan, workers: int, tmp: Path) -> list[Phase]:
     """Proxy hits and the fixed app, alternating per concurrency so drift hits both alike."""
     phases = []
-    with running(proxy_server(tmp / f"hit-w{workers}", workers)) as proxy, \
-            running(fixed_server(tmp / f"hit-w{workers}", workers)) as fixed:
+    folder = tmp / f"hit-w{workers}"
+    with proxy_server(folder, workers) as proxy, fixed_server(folder, workers) as fixed:
         image = upload_photos(proxy.url, [HIT_PHOTO])[HIT_PHOTO]
-        hit_path = f"/img/{image.id}?{HIT_QUERY}"
+        hit_path = f"/img/{image['id']}?{HIT_QUERY}"
         size = warm(proxy.url, hit_path)
         print(f"  hit variant {HIT_PHOTO}?{HIT_QUERY}: {size} bytes; fixed app body: "
               f"{len(httpx.get(fixed.url + '/', timeout=5).content)} bytes")
@@ -436,7 +332,7 @@ def drive_hits(bench: BenchPlan, base: str, path: str, concurrency: int) -> Phas
 
 
 def miss_phase(bench: BenchPlan, workers: int, concurrency: int, tmp: Path, target: str = "proxy-miss",
-               photos: list[str] | None = None, min_width: int = 0, render: str = "",
+               photos: list[str] | None = None, min_width: int = 0, render: dict[str, Any] | None = None,
                formats: tuple[str, ...] = ("webp",)) -> Phase:
     """A fresh server and data folder per phase: no variant exists, and RSS starts from scratch.
 
@@ -444,7 +340,7 @@ def miss_phase(bench: BenchPlan, workers: int, concurrency: int, tmp: Path, targ
     larger than every working copy, the heaviest renders); `render` tunes the server.
     """
     photos = photos or sorted(f"photos/{p.name}" for p in (CORPUS / "photos").iterdir())
-    with running(proxy_server(tmp / f"{target}-w{workers}-c{concurrency}", workers, render)) as proxy:
+    with proxy_server(tmp / f"{target}-w{workers}-c{concurrency}", workers, render) as proxy:
         paths = [p for p in miss_paths(upload_photos(proxy.url, photos), formats)
                  if int(p.split("w=")[1].split("&")[0]) >= min_width]
         phase = measure(proxy, lambda: run_httpx(proxy.url, paths, concurrency, bench.miss),
@@ -532,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(miss_phase(bench, workers, 16, Path(tmp), "miss-8mp", LARGEST, min_width=1440,
                                      formats=("webp", "jpeg", "avif")))
             print(f"workers={workers}: overload: 32 concurrent misses, render queue of 4 ...", flush=True)
-            phases.append(miss_phase(bench, workers, 32, Path(tmp), "overload", render="max_queue = 4"))
+            phases.append(miss_phase(bench, workers, 32, Path(tmp), "overload", render={"max_queue": 4}))
     print()
     print_phases(phases)
     print()

@@ -13,8 +13,9 @@ Optional and never run by CI or `make test`: it installs the peers into a
 scratch folder (`npm install ipx@3`, and a separate venv with `pip install
 thumbor`) and skips a peer, saying why, when that fails. Every server is a
 subprocess bound to 127.0.0.1, every phase is bounded by a request count and a
-time limit, and everything started is stopped. The building blocks (servers,
-load generators, RSS sampling) are http_bench.py's.
+time limit, and everything started is stopped. The building blocks are shared:
+starting, polling and stopping servers and uploading come from the tests'
+helpers (tests/support), the load generators and RSS sampling from http_bench.py.
 
 Usage: python bench/peers.py [--quick] [--rounds N] [--scratch DIR] [--only ours,ipx,thumbor]
 """
@@ -35,14 +36,19 @@ import time
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
+
+# The tests' helpers (support.*) serve the benchmarks too; the imports below this line may come from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
 from PIL import Image
 
-from http_bench import (CORPUS, HIT_PHOTO, REQUEST_TIMEOUT_S, SEED, Limits, Phase, Server, free_port, measure,
-                        proxy_server, run_httpx, run_wrk, running, upload_photos)
+from http_bench import (HIT_PHOTO, REQUEST_TIMEOUT_S, SEED, Limits, Phase, measure, proxy_server, run_httpx, run_wrk,
+                        upload_photos)
 from proxy.config import EncoderSettings, RenderSettings
+from support.corpus import CORPUS, REPO
+from support.processes import HttpProcess
 
 PHOTOS = CORPUS / "photos"
 # Every width is on our allow-list and below every photo's width, so 12 photos x 6 widths are 72 distinct outputs.
@@ -87,8 +93,8 @@ class Target:
 
     name: str
     processes: int
-    make_server: Callable[[Path, bool], Server]  # (fresh folder, keep rendered results?) -> a stopped server
-    prepare: Callable[[Server], PathOf]  # runs once the server answers (ours uploads the photos here)
+    make_server: Callable[[Path, bool], HttpProcess]  # (fresh folder, keep rendered results?) -> a stopped server
+    prepare: Callable[[HttpProcess], PathOf]  # runs once the server answers (ours uploads the photos here)
     hit_kind: str  # what a repeated request costs this target
 
     @property
@@ -197,22 +203,22 @@ def ours_targets() -> list[Target]:
     """
     kept = "served from its memory cache"
     return [Target("ours", 1, ours_server(1), upload_all, kept), Target("ours", 2, ours_server(2), upload_all, kept),
-            Target("ours-orig", 1, ours_server(1, "working_sizes = []"), upload_all, kept)]
+            Target("ours-orig", 1, ours_server(1, {"working_sizes": []}), upload_all, kept)]
 
 
-def ours_server(workers: int, render: str = "") -> Callable[[Path, bool], Server]:
+def ours_server(workers: int, render: dict[str, Any] | None = None) -> Callable[[Path, bool], HttpProcess]:
     """http_bench's proxy_server; it always keeps what it renders, so `keep` changes nothing."""
-    def make(folder: Path, _keep: bool) -> Server:
+    def make(folder: Path, _keep: bool) -> HttpProcess:
         return proxy_server(folder, workers, render)
     return make
 
 
-def upload_all(server: Server) -> PathOf:
+def upload_all(server: HttpProcess) -> PathOf:
     """Upload the photos (not part of any timed phase, but printed) and spell variants by the ids it returns."""
     start = time.perf_counter()
     uploaded = upload_photos(server.url, [f"photos/{name}" for name in photo_names()])
     print(f"    upload of {len(uploaded)} photos: {time.perf_counter() - start:.2f} s", flush=True)
-    ids = {path.removeprefix("photos/"): image.id for path, image in uploaded.items()}
+    ids = {path.removeprefix("photos/"): doc["id"] for path, doc in uploaded.items()}
     return lambda v: f"/img/{ids[v.photo]}?w={v.width}&fmt=webp&q={QUALITY}"
 
 
@@ -221,12 +227,12 @@ def ipx_targets(folder: Path) -> list[Target]:
     return [Target("ipx", 1, ipx_server(folder), lambda _server: ipx_path, "a re-render (IPX keeps no results)")]
 
 
-def ipx_server(folder: Path) -> Callable[[Path, bool], Server]:
+def ipx_server(folder: Path) -> Callable[[Path, bool], HttpProcess]:
     """The server script written by install_ipx; IPX keeps no results, so `keep` changes nothing."""
-    def make(data: Path, _keep: bool) -> Server:
+    def make(data: Path, _keep: bool) -> HttpProcess:
         data.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        return Server("ipx", ["node", str(folder / "ipx_server.cjs"), str(PHOTOS), str(port)], "/healthz", data, port)
+        return HttpProcess("ipx", lambda port: ["node", str(folder / "ipx_server.cjs"), str(PHOTOS), str(port)],
+                           data / "ipx.log", "/healthz", cwd=REPO)
     return make
 
 
@@ -240,15 +246,15 @@ def thumbor_targets(exe: Path) -> list[Target]:
                    "served from its file result storage") for n in (1, 2)]
 
 
-def thumbor_server(exe: Path, processes: int) -> Callable[[Path, bool], Server]:
+def thumbor_server(exe: Path, processes: int) -> Callable[[Path, bool], HttpProcess]:
     """`--processes N` forks N servers on one socket; the conf file lives in the server's fresh folder."""
-    def make(data: Path, keep: bool) -> Server:
+    def make(data: Path, keep: bool) -> HttpProcess:
         data.mkdir(parents=True, exist_ok=True)
         conf = data / "thumbor.conf"
         conf.write_text(thumbor_conf(data, keep), encoding="utf-8")
-        port = free_port()
-        cmd = [str(exe), "--port", str(port), "--ip", "127.0.0.1", "-c", str(conf), "--processes", str(processes)]
-        return Server("thumbor", cmd, "/healthcheck", data, port)
+        return HttpProcess("thumbor", lambda port: [str(exe), "--port", str(port), "--ip", "127.0.0.1", "-c", str(conf),
+                                                    "--processes", str(processes)],
+                           data / "thumbor.log", "/healthcheck", cwd=REPO)
     return make
 
 
@@ -293,7 +299,7 @@ def miss_workload() -> list[Variant]:
     return work
 
 
-def warm_up(server: Server, path: str) -> None:
+def warm_up(server: HttpProcess, path: str) -> None:
     """A few requests on fresh connections before timing: lazy imports, sharp's loading, thumbor's first request."""
     for _ in range(4):
         httpx.get(server.url + path, timeout=REQUEST_TIMEOUT_S).raise_for_status()
@@ -302,7 +308,7 @@ def warm_up(server: Server, path: str) -> None:
 def miss_phase(target: Target, concurrency: int, plan: Plan, tmp: Path, round_no: int) -> Phase:
     """A fresh server per phase: no variant exists yet, and peak RSS starts from a new process tree."""
     folder = tmp / f"{target.name}{target.processes}-miss-c{concurrency}-r{round_no}"
-    with running(target.make_server(folder, False)) as server:
+    with target.make_server(folder, False) as server:
         path_of = target.prepare(server)
         warm_up(server, path_of(Variant(HIT_NAME, WARM_WIDTH)))
         paths = [path_of(v) for v in miss_workload()]
@@ -315,7 +321,7 @@ def miss_phase(target: Target, concurrency: int, plan: Plan, tmp: Path, round_no
 def hit_phase(target: Target, plan: Plan, tmp: Path) -> tuple[Phase, list[str]]:
     """One rendition repeated at 4 connections; also what each server answers for two check variants."""
     folder = tmp / f"{target.name}{target.processes}-hit"
-    with running(target.make_server(folder, True)) as server:
+    with target.make_server(folder, True) as server:
         path_of = target.prepare(server)
         path = path_of(Variant(HIT_NAME, HIT_WIDTH))
         warm_up(server, path)
@@ -333,7 +339,7 @@ def drive_hits(base: str, path: str, plan: Plan) -> Phase:
     return run_httpx(base, itertools.repeat(path), 4, plan.hit)
 
 
-def describe(server: Server, path: str) -> str:
+def describe(server: HttpProcess, path: str) -> str:
     """Bytes, format and pixel size of one answer: the outputs compared must be alike for req/s to compare."""
     r = httpx.get(server.url + path, timeout=REQUEST_TIMEOUT_S)
     if r.status_code != 200:
@@ -356,7 +362,7 @@ def attempt(what: str, run: Callable[[], T]) -> T | None:
     """One phase; a server that fails to start or answers badly loses that phase, not the whole run."""
     try:
         return run()
-    except (RuntimeError, httpx.HTTPError, OSError) as exc:
+    except (RuntimeError, AssertionError, httpx.HTTPError, OSError) as exc:  # AssertionError: an upload refused
         print(f"    {what}: FAILED: {exc}", flush=True)
         return None
 

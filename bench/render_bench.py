@@ -23,7 +23,6 @@ Usage: python bench/render_bench.py [--runs N] [--only PATTERN]
 from __future__ import annotations
 
 import argparse
-import csv
 import fnmatch
 import io
 import math
@@ -35,6 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+# The tests' helpers (support.corpus: where the corpus is, what its manifest lists) serve the benchmarks
+# too; the imports below this line may come from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from PIL import Image, ImageChops, ImageStat
 
 from proxy.config import EncoderSettings, LimitSettings, RenderSettings, SanitizeSettings
@@ -45,9 +48,8 @@ from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
+from support.corpus import CORPUS, corpus_rows
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("RESIZE_PROXY_CORPUS", REPO.parent / "shared" / "corpus"))
 FOLDERS = ("photos", "formats")
 ENCODERS = EncoderSettings()
 RENDER = RenderSettings()
@@ -109,9 +111,7 @@ class Row:
 
 def corpus_files(only: str | None) -> dict[str, str]:
     """Manifest path -> source format, for photos/ and formats/, optionally filtered by a glob or substring."""
-    with (CORPUS / "MANIFEST.tsv").open(newline="", encoding="utf-8") as fh:
-        rows = {r["path"]: r["format"] for r in csv.DictReader(fh, delimiter="\t")
-                if r["path"].split("/")[0] in FOLDERS}
+    rows = {r["path"]: r["format"] for r in corpus_rows() if r["path"].split("/")[0] in FOLDERS}
     return {p: f for p, f in sorted(rows.items()) if not only or fnmatch.fnmatch(p, only) or only in p}
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from support.processes import free_port, stop_process
+from support.processes import HttpProcess
 from support.servers import Server
 from proxy.http.errors import ERROR_MAX_AGE
 
@@ -105,12 +103,11 @@ http {{
 @dataclass
 class Nginx:
     folder: Path
-    port: int
-    proc: subprocess.Popen[bytes]
+    process: HttpProcess
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
@@ -120,31 +117,23 @@ class Nginx:
         return sum(1 for p in (self.folder / "cache").rglob("*") if p.is_file())
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        self.process.stop()
 
 
 def start_nginx(folder: Path, origin: Server) -> Nginx:
-    port = free_port()
+    """nginx in the foreground on a free port; ready once it accepts a connection (any request would be cached)."""
     for sub in ("cache", "tmp"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    user = "user root root;" if os.geteuid() == 0 else ""  # workers must reach the temp folder
     config = folder / "nginx.conf"
-    config.write_text(CONFIG.format(folder=folder, user=user, port=port, origin=origin.port,
-                                    error_max_age=ERROR_MAX_AGE), encoding="utf-8")
     assert NGINX is not None
-    proc = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited: {(folder / 'error.log').read_text(errors='replace')}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return Nginx(folder, port, proc)
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("nginx did not start listening in 10 s")
+    nginx = NGINX
+    process = HttpProcess("nginx", lambda _port: [nginx, "-p", str(folder), "-c", str(config), "-e",
+                                                  str(folder / "error.log")],
+                          folder / "error.log", ready_path=None, stop_grace_s=10)
+    user = "user root root;" if os.geteuid() == 0 else ""  # workers must reach the temp folder
+    config.write_text(CONFIG.format(folder=folder, user=user, port=process.port, origin=origin.port,
+                                    error_max_age=ERROR_MAX_AGE), encoding="utf-8")
+    return Nginx(folder, process.start(timeout=10))
 
 
 @pytest.fixture(scope="module")
@@ -152,13 +141,6 @@ def cdn(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ng
     nginx = start_nginx(tmp_path_factory.mktemp("nginx"), server)
     yield nginx
     nginx.stop()
-
-
-def upload(server: Server, corpus: Path, path: str) -> str:
-    with server.client() as c:
-        r = c.post("/img", content=(corpus / path).read_bytes())
-    assert r.status_code in (200, 201), r.text
-    return str(r.json()["id"])
 
 
 def wait_for_entries(cdn: Nginx, count: int) -> int:
@@ -170,7 +152,7 @@ def wait_for_entries(cdn: Nginx, count: int) -> int:
 
 
 def test_a_repeat_is_a_hit_the_origin_never_sees(cdn: Nginx, server: Server, corpus: Path) -> None:
-    image = upload(server, corpus, "photos/orientation_2.jpg")
+    image = server.upload(corpus / "photos/orientation_2.jpg")["id"]
     url = f"/img/{image}?w=320&fmt=webp"
     renders = server.health()["renders"]
     with cdn.client() as c:
@@ -188,7 +170,7 @@ def test_a_repeat_is_a_hit_the_origin_never_sees(cdn: Nginx, server: Server, cor
 
 
 def test_a_negotiated_url_is_cached_once_per_normalised_accept(cdn: Nginx, server: Server, corpus: Path) -> None:
-    image = upload(server, corpus, "photos/orientation_3.jpg")
+    image = server.upload(corpus / "photos/orientation_3.jpg")["id"]
     url = f"/img/{image}?w=400"
     renders, entries = server.health()["renders"], cdn.entries()
     browsers = {CHROME: "image/avif", SAFARI_14: "image/webp", OLD_BROWSER: "image/jpeg"}
@@ -208,7 +190,7 @@ def test_a_negotiated_url_is_cached_once_per_normalised_accept(cdn: Nginx, serve
 
 
 def test_client_hint_variants_are_cached_apart(cdn: Nginx, server: Server, corpus: Path) -> None:
-    image = upload(server, corpus, "photos/orientation_4.jpg")
+    image = server.upload(corpus / "photos/orientation_4.jpg")["id"]
     url = f"/img/{image}?w=320&dpr=auto&fmt=webp"
     with cdn.client() as c:
         for hints, width in (({"sec-ch-dpr": "2"}, 640), ({}, 320), ({"dpr": "2"}, 640), ({"sec-ch-dpr": "1"}, 320)):
@@ -222,7 +204,7 @@ def test_client_hint_variants_are_cached_apart(cdn: Nginx, server: Server, corpu
 def test_an_error_is_cached_no_longer_than_its_max_age(cdn: Nginx, server: Server, corpus: Path) -> None:
     """A 404 for an id is kept for ERROR_MAX_AGE seconds: once the image exists, the CDN shows it
     after at most that long, not after a year."""
-    image = upload(server, corpus, "photos/orientation_7.jpg")
+    image = server.upload(corpus / "photos/orientation_7.jpg")["id"]
     with server.client() as c:
         assert c.delete(f"/img/{image}").status_code == 204
     url = f"/img/{image}?w=200&fmt=webp"
@@ -232,7 +214,7 @@ def test_an_error_is_cached_no_longer_than_its_max_age(cdn: Nginx, server: Serve
         assert (missing.status_code, missing.headers["x-cache-status"]) == (404, "MISS")
         assert missing.headers["cache-control"] == f"public, max-age={ERROR_MAX_AGE}"
         assert c.get(url).headers["x-cache-status"] == "HIT"
-        upload(server, corpus, "photos/orientation_7.jpg")  # the same bytes: the same id exists again
+        server.upload(corpus / "photos/orientation_7.jpg")  # the same bytes: the same id exists again
         with server.client() as origin:
             assert origin.get(url).status_code == 200
         assert c.get(url).status_code == 404  # the CDN still answers from its copy

@@ -19,6 +19,7 @@ from proxy import keys
 from support.checks import assert_error, assert_no_metadata
 from support.corpus import corpus_files
 from support.servers import Server
+from support.uploads import upload_files
 
 PHOTOS = corpus_files("photos")
 ORIENTATIONS = [f"photos/orientation_{n}.jpg" for n in range(1, 9)]
@@ -41,13 +42,8 @@ def mean_diff(a: Image.Image, b: Image.Image) -> float:
 @pytest.fixture(scope="module")
 def uploaded(server: Server, corpus: Path) -> dict[str, dict[str, Any]]:
     """Every corpus photo uploaded once (raw body), by corpus path."""
-    docs = {}
     with server.client() as c:
-        for path in PHOTOS:
-            r = c.post("/img", content=(corpus / path).read_bytes(), headers={"content-type": "image/jpeg"})
-            assert r.status_code == 201, (path, r.text)
-            docs[path] = r.json()
-    return docs
+        return upload_files(c, corpus, PHOTOS, expect=201, content_type="image/jpeg")
 
 
 # --------------------------------------------------------------------------- upload and storage

@@ -19,6 +19,7 @@ from proxy import keys
 from support.checks import assert_error, assert_no_metadata
 from support.corpus import corpus_files, corpus_rows
 from support.servers import Server
+from support.uploads import upload_files
 
 OUTPUTS = {"webp": "WEBP", "avif": "AVIF", "jpeg": "JPEG", "png": "PNG", "gif": "GIF"}
 READABLE = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "AVIF", "BMP", "TIFF"}
@@ -69,13 +70,8 @@ def mean_error(a: Image.Image, b: Image.Image) -> float:
 
 @pytest.fixture(scope="module")
 def uploaded_formats(server: Server, corpus: Path) -> dict[str, dict[str, Any]]:
-    docs = {}
     with server.client() as c:
-        for path in GOOD:
-            r = c.post("/img", content=(corpus / path).read_bytes())
-            assert r.status_code in (200, 201), (path, r.text)
-            docs[path] = r.json()
-    return docs
+        return upload_files(c, corpus, GOOD)
 
 
 @pytest.mark.parametrize("fmt", list(OUTPUTS))

@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -27,6 +26,7 @@ from proxy.storage import IMMUTABLE, NO_STORE, StorageError, create_store
 from proxy.storage.s3 import S3Store, pool_size
 from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
 from support.servers import new_server
+from support.uploads import upload
 
 T = TypeVar("T")
 
@@ -276,12 +276,6 @@ def small_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (160, 120))
     return out.getvalue()
 
 
-def upload(http: httpx.Client, data: bytes) -> str:
-    response = http.post("/img", content=data, headers={"content-type": "image/jpeg"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
     """What the service writes: blobs (the original, its working copies, variants) are immutable
@@ -291,7 +285,7 @@ def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path
     server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}).start()
     try:
         with server.client() as http:
-            image_id = upload(http, small_jpeg((90, 140, 60), (1000, 700)))  # large enough for working copies
+            image_id = upload(http, small_jpeg((90, 140, 60), (1000, 700)))["id"]  # large enough for working copies
             assert http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"}).status_code == 200
     finally:
         server.stop()
@@ -315,7 +309,7 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
           "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
     server = make_server(storage={"backend": "s3", "s3": s3}, env=AWS_ENV)
     with server.client() as http:
-        image_id = upload(http, small_jpeg((200, 40, 40)))
+        image_id = upload(http, small_jpeg((200, 40, 40)), expect=201, content_type="image/jpeg")["id"]
         response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
         stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/{keys.variant_prefix(image_id)}")
@@ -331,6 +325,6 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServe
         assert seconds < FAULT_BOUND_S, seconds
 
         moto.start()  # empty again: moto keeps state in memory, so upload a new image
-        other_id = upload(http, small_jpeg((40, 40, 200)))
+        other_id = upload(http, small_jpeg((40, 40, 200)), expect=201, content_type="image/jpeg")["id"]
         response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
         assert response.status_code == 200 and response.headers["content-type"] == "image/webp"

@@ -42,15 +42,8 @@ def signed_server(make_server: Any) -> Server:
                                  "max_pixels": 3_000_000})
 
 
-def upload(srv: Server, path: Path) -> dict[str, Any]:
-    with srv.client() as c:
-        r = c.post("/img", content=path.read_bytes())
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def test_unsigned_forged_tampered_and_retired_key_signatures_get_403(signed_server: Server, corpus: Path) -> None:
-    image = upload(signed_server, corpus / "photos/orientation_1.jpg")["id"]
+    image = signed_server.upload(corpus / "photos/orientation_1.jpg", expect=201)["id"]
     good = sign_url(f"/img/{image}?w=400&fmt=webp", KEY_NEW)
     with signed_server.client() as c:
         assert c.get(good).status_code == 200
@@ -65,7 +58,7 @@ def test_unsigned_forged_tampered_and_retired_key_signatures_get_403(signed_serv
 
 
 def test_signature_covers_the_canonical_request(signed_server: Server, corpus: Path) -> None:
-    image = upload(signed_server, corpus / "photos/orientation_2.jpg")["id"]
+    image = signed_server.upload(corpus / "photos/orientation_2.jpg", expect=201)["id"]
     signature = sign_url(f"/img/{image}?w=400&fmt=webp", KEY_NEW).rsplit("s=", 1)[1]
     with signed_server.client() as c:
         assert c.get(f"/img/{image}?fmt=webp&w=400&s={signature}").status_code == 200  # order
@@ -73,7 +66,7 @@ def test_signature_covers_the_canonical_request(signed_server: Server, corpus: P
 
 
 def test_signed_urls_may_leave_the_allow_list_within_the_caps(signed_server: Server, corpus: Path) -> None:
-    image = upload(signed_server, corpus / "photos/nokia_8.3_5g_gps_9mp.jpg")["id"]  # 4608x1976
+    image = signed_server.upload(corpus / "photos/nokia_8.3_5g_gps_9mp.jpg", expect=201)["id"]  # 4608x1976
     with signed_server.client() as c:
         off_list = c.get(sign_url(f"/img/{image}?w=333&q=77&fmt=webp", KEY_NEW))
         assert off_list.status_code == 200
@@ -85,7 +78,7 @@ def test_signed_urls_may_leave_the_allow_list_within_the_caps(signed_server: Ser
 
 
 def test_json_documents_carry_signed_urls_and_the_cli_signs(signed_server: Server, corpus: Path) -> None:
-    doc = upload(signed_server, corpus / "photos/orientation_3.jpg")
+    doc = signed_server.upload(corpus / "photos/orientation_3.jpg", expect=201)
     with httpx.Client(timeout=30) as c:
         assert c.get(doc["url"]).status_code == 200
         assert all(c.get(url).status_code == 200 for url in doc["variants"].values())
@@ -97,15 +90,10 @@ def test_json_documents_carry_signed_urls_and_the_cli_signs(signed_server: Serve
 
 
 def test_without_keys_the_allow_list_alone_applies(server: Server, corpus: Path) -> None:
-    image = upload_or_get(server, corpus / "photos/orientation_4.jpg")
+    image = server.upload(corpus / "photos/orientation_4.jpg")["id"]
     with server.client() as c:
         assert c.get(f"/img/{image}?w=400").status_code == 200
         assert_error(c.get(f"/img/{image}?w=333"), 400, "bad_parameter")
-
-
-def upload_or_get(srv: Server, path: Path) -> str:
-    with srv.client() as c:
-        return str(c.post("/img", content=path.read_bytes()).json()["id"])
 
 
 # --------------------------------------------------------------------------- import from a URL
@@ -279,7 +267,7 @@ def test_traversal_ids_are_rejected(server: Server, path: str) -> None:
 
 
 def test_every_response_is_hardened(server: Server, corpus: Path) -> None:
-    image = upload_or_get(server, corpus / "photos/orientation_1.jpg")
+    image = server.upload(corpus / "photos/orientation_1.jpg")["id"]
     with server.client() as c:
         answers = [c.get("/healthz"), c.get("/readyz"), c.get(f"/img/{image}/meta"), c.get(f"/img/{image}?w=160"),
                    c.get("/img/" + "0" * 32), c.get("/nope"), c.post("/img", content=b"not an image"),

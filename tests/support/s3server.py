@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -18,9 +17,8 @@ from types import TracebackType
 from typing import Any
 
 import boto3
-import httpx
 
-from support.processes import free_port, stop_process
+from support.processes import HttpProcess
 
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
@@ -42,18 +40,18 @@ class MotoServer:
     """
 
     def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
-        self.log = log
         self.bucket = bucket
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process = HttpProcess("moto server", lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                                                "-p", str(port)],
+                                   log, ready_path="/", env=AWS_ENV, stop_grace_s=10)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process.running
 
     def client(self) -> Any:
         """A plain boto3 client on the server, for setup and for checking what the store wrote."""
@@ -63,30 +61,12 @@ class MotoServer:
         ).client("s3", endpoint_url=self.endpoint)
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
-        self._wait_until_answering(timeout)
+        self.process.start(timeout)
         self.client().create_bucket(Bucket=self.bucket)
         return self
 
-    def _wait_until_answering(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"moto server exited early:\n{self.log.read_text(errors='replace')}")
-            try:
-                httpx.get(self.endpoint, timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"moto server did not answer within {timeout}s")
-
     def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
+        self.process.stop()
 
 
 class BlackHole:

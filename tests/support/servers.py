@@ -3,10 +3,8 @@ and data folder each, on local disk or on S3 (moto over HTTP), with helpers to r
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +15,9 @@ import pytest
 
 from proxy import keys
 from support.corpus import REPO
-from support.processes import free_port, stop_process
+from support.processes import HttpProcess
 from support.s3server import AWS_ENV, MotoServer
+from support.uploads import upload
 
 
 def toml_value(value: Any) -> str:
@@ -43,9 +42,15 @@ def write_config(folder: Path, sections: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def proxy_command(config: Path, port: int, workers: int = 1) -> list[str]:
+    """`python -m proxy serve` as a user runs it, with this interpreter (the tests' and bench's)."""
+    return [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
+            "--workers", str(workers)]
+
+
 @dataclass
 class Server:
-    """One `python -m proxy serve` process; `start()` again after `stop()` reuses the same data."""
+    """One `python -m proxy serve` process; `start()` again after `stop()` reuses the same data and port."""
 
     folder: Path
     config: Path
@@ -54,47 +59,47 @@ class Server:
     s3: Any = None  # a boto3 client when the service stores in S3
     bucket: str = ""
     prefix: str = ""
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
+    process: HttpProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.process = HttpProcess("server", lambda port: proxy_command(self.config, port, self.workers),
+                                   self.folder / "server.log", "/healthz", cwd=REPO, env=self.env)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc
 
     @property
     def data(self) -> Path:
         return self.folder / "data"
 
     def start(self, timeout: float = 30.0) -> Server:
-        self.port = free_port()
-        log = (self.folder / "server.log").open("ab")
-        cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(self.config), "--port", str(self.port),
-               "--workers", str(self.workers)]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                     env=os.environ | self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+        self.process.start(timeout)
+        return self
 
     def stop(self) -> None:
-        stop_process(self.proc, grace_s=15)
-        self.proc = None
+        self.process.stop()
 
     def log(self) -> str:
-        path = self.folder / "server.log"
+        """Everything the server printed (the JSON access log included), across restarts."""
+        path = self.process.log
         return path.read_text(errors="replace") if path.exists() else ""
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+    def upload(self, image: bytes | Path, **options: Any) -> dict[str, Any]:
+        """`support.uploads.upload` on a client of its own (options: expect, token, content_type)."""
+        with self.client() as c:
+            return upload(c, image, **options)
 
     def health(self) -> dict[str, Any]:
         return httpx.get(self.url + "/healthz", timeout=5).json()
@@ -128,21 +133,32 @@ class Server:
 ServerFactory = Callable[..., Server]
 
 
+NO_RATE_LIMITS = {"rate_limits": {"uploads_per_minute": 0, "misses_per_minute": 0}}
+
+
+def local_server(folder: Path, workers: int = 1, env: dict[str, str] | None = None,
+                 **sections: dict[str, Any]) -> Server:
+    """A not-yet-started Server storing in `folder`/data (explicit sections win).
+
+    Rate limits are off unless `sections` set them: tests and benchmarks upload in
+    bulk from one client on purpose.
+    """
+    sections = NO_RATE_LIMITS | {"storage": {"path": "data"}} | sections
+    return Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+
+
 def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, workers: int = 1,
                env: dict[str, str] | None = None, prefix: str | None = None, **sections: dict[str, Any]) -> Server:
-    """A not-yet-started Server on `backend` (explicit `storage=` sections win).
+    """A not-yet-started Server on `backend` (explicit `storage=` sections win), rate limits off as above.
 
     On S3 each server gets a fresh key prefix unless `prefix` names one to share.
-    Rate limits are off unless a test sets them: tests upload in bulk on purpose.
     """
-    sections = {"rate_limits": {"uploads_per_minute": 0, "misses_per_minute": 0}} | sections
     if backend == "s3" and "storage" not in sections:
         moto: MotoServer = request.getfixturevalue("shared_moto")
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
         s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
               "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
-        sections = {"storage": {"backend": "s3", "s3": s3}} | sections
+        sections = NO_RATE_LIMITS | {"storage": {"backend": "s3", "s3": s3}} | sections
         return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
                       s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
-    sections = {"storage": {"path": "data"}} | sections
-    return Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+    return local_server(folder, workers, env, **sections)

@@ -1,0 +1,60 @@
+"""Images for the imaging unit tests: encoding and decoding in memory, pixel comparisons, and the
+colour references (an Adobe RGB profile from the corpus, LittleCMS's own sRGB conversion).
+
+The references are deliberately other code paths than the ones under test: ImageCms.profileToProfile
+instead of the module's cached transforms, a full decode and one LANCZOS resize instead of draft
+decoding and reducing gaps.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops, ImageCms, ImageStat
+
+from support.corpus import CORPUS
+
+# The corpus file whose ICC profile is Adobe RGB (1998): Pillow can build no RGB profile but sRGB.
+ADOBE_RGB_SAMPLE = CORPUS / "formats/jpeg_icc_adobe_rgb.jpg"
+SRGB = ImageCms.createProfile("sRGB")
+
+
+def encoded(im: Image.Image, fmt: str, **params: Any) -> bytes:
+    out = io.BytesIO()
+    im.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    """The image in `data`, decoded (its first frame)."""
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def max_difference(a: Image.Image, b: Image.Image) -> int:
+    """The largest difference of any channel of any pixel."""
+    return max(high for _, high in ImageChops.difference(a, b).getextrema())
+
+
+def mean_difference(a: Image.Image, b: Image.Image) -> float:
+    """The mean absolute difference over all channels: small for the same picture after lossy steps."""
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands())
+
+
+def adobe_rgb_icc() -> bytes:
+    """The Adobe RGB (1998) profile's bytes; skips the calling test, saying why, without the corpus."""
+    if not ADOBE_RGB_SAMPLE.is_file():
+        pytest.skip(f"corpus file {ADOBE_RGB_SAMPLE} not found (set RESIZE_PROXY_CORPUS): "
+                    "it provides the Adobe RGB (1998) profile")
+    with Image.open(ADOBE_RGB_SAMPLE) as im:
+        icc: bytes = im.info["icc_profile"]
+    assert "Adobe RGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    return icc
+
+
+def srgb_reference(im: Image.Image, icc: bytes) -> Image.Image:
+    """`im`'s pixels read under `icc` and converted to sRGB by LittleCMS (perceptual intent)."""
+    return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
