@@ -75,6 +75,7 @@ class Variant:
     tier: str  # memory | store | render | coalesced (joined a concurrent request's load or render)
     negotiated: bool  # the format came from Accept: the answer must carry Vary: Accept
     modified: int  # the upload time in whole seconds (Last-Modified): ids are content hashes
+    size: tuple[int, int]  # the output's width and height: a snapped request tells the cache what it got
 
 
 def original_key(image_id: str) -> str:
@@ -151,7 +152,7 @@ class ImageService:
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
         # (id, raw query, Accept) -> (cache key, negotiated): a repeated URL skips parsing and
         # planning and goes straight to the memory LRU. Expires with the metadata.
-        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool, int]] = TTLCache(
+        self._memo: TTLCache[tuple[str, bytes, str], tuple[tuple[str, str], bool, int, tuple[int, int]]] = TTLCache(
             maxsize=50_000, ttl=settings.cache.meta_ttl_s)
         limits = settings.rate_limits
         self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
@@ -212,7 +213,7 @@ class ImageService:
         """The answer for a URL seen before whose variant is still in memory, without any parsing."""
         found = self._memo.get(memo_key)
         entry = self.variants.get(found[0]) if found is not None else None
-        return Variant(entry, "memory", found[1], found[2]) if entry is not None and found is not None else None
+        return Variant(entry, "memory", *found[1:]) if entry is not None and found is not None else None
 
     async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
                       memo_key: tuple[str, bytes, str] | None = None) -> Variant:
@@ -232,16 +233,17 @@ class ImageService:
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
+        size = (geometry.width, geometry.height)
         if memo_key is not None:
-            self._memo[memo_key] = (cache_key, negotiated, modified)
+            self._memo[memo_key] = (cache_key, negotiated, modified, size)
         entry = self.variants.get(cache_key)
         if entry is not None:
-            return Variant(entry, "memory", negotiated, modified)
+            return Variant(entry, "memory", negotiated, modified, size)
         source, geometry = source_for(meta, geometry)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
         (entry, tier), leader = await self._flight.run(
             cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
-        return Variant(entry, tier if leader else "coalesced", negotiated, modified)
+        return Variant(entry, tier if leader else "coalesced", negotiated, modified, size)
 
     async def preview(self, meta: ImageMeta) -> bytes:
         """A WebP of the image fitted into PREVIEW_BOX (the documents' placeholder, LQIP).
