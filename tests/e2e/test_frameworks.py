@@ -17,7 +17,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -27,13 +27,12 @@ from PIL import Image
 from proxy.config import VariantSettings
 from proxy.imaging.geometry import plan
 from support.corpus import REPO
-from support.servers import Server, ServerFactory, new_server
+from support.servers import Server, ServerFactory
+from support.tokens import APP_AUTH, BEARER
 
 NODE = shutil.which("node")
 SCRIPTS = REPO / "tests" / "e2e" / "frameworks"
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200
-TOKEN = "frameworks-test-token-0123456789"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
 LISTS = VariantSettings()  # the service below runs the default lists
 
 pytestmark = pytest.mark.skipif(
@@ -43,16 +42,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
-    srv = new_server(tmp_path_factory.mktemp("frameworks"), backend, request, auth={"tokens": {"app": TOKEN}}).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def photo(service: Server, corpus: Path) -> dict[str, Any]:
-    with service.client() as c:
-        r = c.post("/img", content=(corpus / PHOTO).read_bytes(), headers=AUTH)
+def photo(token_server: Server, corpus: Path) -> dict[str, Any]:
+    with token_server.client() as c:
+        r = c.post("/img", content=(corpus / PHOTO).read_bytes(), headers=BEARER)
     assert r.status_code in (200, 201), r.text
     return dict(r.json())
 
@@ -81,10 +73,10 @@ def promised_width(url: str, original: tuple[int, int]) -> int:
     return plan(*original, w, h, query.get("fit", "inside")).width
 
 
-def assert_every_url_loads(usages: list[dict[str, Any]], photo: dict[str, Any], service: Server) -> int:
+def assert_every_url_loads(usages: list[dict[str, Any]], photo: dict[str, Any], token_server: Server) -> int:
     """Each src and srcset candidate: a 200 image, as wide as promised (decoded and in X-Image-Width)."""
     urls = {u["src"] for u in usages} | {url for u in usages for url, _ in u["srcset"]}
-    assert all(url.startswith(f"{service.url}/img/{photo['id']}") for url in urls), urls
+    assert all(url.startswith(f"{token_server.url}/img/{photo['id']}") for url in urls), urls
     with httpx.Client(timeout=60) as c:
         for url in sorted(urls):
             r = c.get(url, headers={"accept": "image/avif,image/webp,*/*"})
@@ -98,44 +90,44 @@ def assert_every_url_loads(usages: list[dict[str, Any]], photo: dict[str, Any], 
 @pytest.mark.parametrize("config", ["default", "recommended"])
 @pytest.mark.parametrize("loader", ["js", "ts"])
 def test_nextjs_get_image_props_urls_all_load(config: str, loader: str, photo: dict[str, Any],
-                                              service: Server) -> None:
+                                              token_server: Server) -> None:
     """Five ordinary <Image> usages (fixed 400, fill 100vw, fill 50vw, a 48 px avatar, a 1200 px hero at
     q=90). With Next's defaults that is 640, 750, 828, 3840, 48, 384 ...: all load, snapped."""
-    usages = framework_urls("next.mjs", {"base": service.url, "id": photo["id"], "config": config, "loader": loader})
+    usages = framework_urls("next.mjs", {"base": token_server.url, "id": photo["id"], "config": config, "loader": loader})
     assert len(usages) == 5
     wanted = {int(parse_qs(urlsplit(url).query)["w"][0]) for u in usages for url, _ in u["srcset"]}
     if config == "default":  # the widths issue 18 found answering 400 before snapping
         assert {48, 384, 750, 828, 3840} <= wanted
     else:  # ours asks only for listed widths: nothing snaps
         assert wanted <= set(LISTS.widths)
-    assert assert_every_url_loads(usages, photo, service) >= 11
+    assert assert_every_url_loads(usages, photo, token_server) >= 11
 
 
 @pytest.mark.parametrize("config", ["default", "recommended"])
-def test_nuxt_image_urls_all_load(config: str, photo: dict[str, Any], service: Server) -> None:
+def test_nuxt_image_urls_all_load(config: str, photo: dict[str, Any], token_server: Server) -> None:
     """<NuxtImg width=400 height=267> (h=267), sizes with screens, a cover avatar, AVIF at q=90, and a
     <NuxtPicture> with one source per format: every URL loads."""
-    usages = framework_urls("nuxt.mjs", {"base": service.url, "id": photo["id"], "config": config})
+    usages = framework_urls("nuxt.mjs", {"base": token_server.url, "id": photo["id"], "config": config})
     assert any("h=267" in u["src"] for u in usages)
     formats = {parse_qs(urlsplit(u["src"]).query).get("fmt", ["auto"])[0] for u in usages}
     assert formats >= ({"avif", "webp", "jpeg"} if config == "recommended" else {"webp", "jpeg"})
-    assert assert_every_url_loads(usages, photo, service) >= 15
+    assert assert_every_url_loads(usages, photo, token_server) >= 15
 
 
 @pytest.mark.parametrize("config", ["default", "recommended"])
-def test_unpic_urls_all_load(config: str, photo: dict[str, Any], service: Server) -> None:
+def test_unpic_urls_all_load(config: str, photo: dict[str, Any], token_server: Server) -> None:
     """Constrained, fullWidth (unpic's breakpoints reach 6016), a fixed avatar and an aspect ratio."""
-    usages = framework_urls("unpic.mjs", {"base": service.url, "id": photo["id"], "config": config})
+    usages = framework_urls("unpic.mjs", {"base": token_server.url, "id": photo["id"], "config": config})
     widest = max(int(parse_qs(urlsplit(url).query)["w"][0]) for u in usages for url, _ in u["srcset"])
     assert widest == (6016 if config == "default" else 2400)
-    assert assert_every_url_loads(usages, photo, service) >= 20
+    assert assert_every_url_loads(usages, photo, token_server) >= 20
 
 
 def test_a_snapped_and_an_exact_request_share_one_render_and_one_stored_object(make_server: ServerFactory,
                                                                                corpus: Path) -> None:
-    srv = make_server(auth={"tokens": {"app": TOKEN}})
+    srv = make_server(auth=APP_AUTH)
     with srv.client() as c:
-        image = c.post("/img", content=(corpus / PHOTO).read_bytes(), headers=AUTH).json()["id"]
+        image = c.post("/img", content=(corpus / PHOTO).read_bytes(), headers=BEARER).json()["id"]
         first = c.get(f"/img/{image}?w=750&fmt=webp&q=78")  # Next's 750 at a quality off the list
         assert first.status_code == 200 and first.headers["x-cache-tier"] == "render"
         assert (first.headers["x-image-width"], first.headers["x-image-height"]) == ("800", "533")

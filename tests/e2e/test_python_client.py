@@ -14,7 +14,7 @@ import sys
 import time
 from html import unescape
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,24 +23,17 @@ from PIL import Image
 from resize_proxy_client import AsyncClient, Client, ImageUrls, ServiceError
 from support.corpus import REPO
 from support.processes import free_port, stop_process
-from support.servers import Server, ServerFactory, new_server
+from support.servers import Server, ServerFactory
+from support.tokens import APP_AUTH, APP_TOKEN
 
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200
-TOKEN = "python-client-test-token-0123"
 KEY = "python-client-signing-key-of-32-chars-or-more"
 EXAMPLE = REPO / "examples" / "fastapi_avatars.py"
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
-    srv = new_server(tmp_path_factory.mktemp("client"), backend, request, auth={"tokens": {"app": TOKEN}}).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def photo(service: Server, corpus: Path) -> dict[str, Any]:
-    with Client(service.url, TOKEN) as images:
+def photo(token_server: Server, corpus: Path) -> dict[str, Any]:
+    with Client(token_server.url, APP_TOKEN) as images:
         return images.upload((corpus / PHOTO).read_bytes())
 
 
@@ -64,8 +57,8 @@ def assert_all_load(urls: list[str]) -> list[int]:
     return widths
 
 
-def test_upload_and_delete_with_the_token(service: Server, corpus: Path) -> None:
-    with Client(service.url, TOKEN) as images:
+def test_upload_and_delete_with_the_token(token_server: Server, corpus: Path) -> None:
+    with Client(token_server.url, APP_TOKEN) as images:
         uploaded = images.upload((corpus / "photos/orientation_3.jpg").read_bytes())
         assert (uploaded["width"], uploaded["height"]) == (1800, 1200)
         assert images.meta(uploaded["id"])["id"] == uploaded["id"]
@@ -76,14 +69,14 @@ def test_upload_and_delete_with_the_token(service: Server, corpus: Path) -> None
         with pytest.raises(ServiceError) as refused:
             images.upload(b"not an image at all")
         assert (refused.value.status, refused.value.error) == (415, "unsupported_format")
-    with Client(service.url, "a-wrong-token-0123456789") as stranger, pytest.raises(ServiceError) as denied:
+    with Client(token_server.url, "a-wrong-token-0123456789") as stranger, pytest.raises(ServiceError) as denied:
         stranger.upload((corpus / PHOTO).read_bytes())
     assert denied.value.status == 401
 
 
-def test_the_async_client_does_the_same(service: Server, corpus: Path) -> None:
+def test_the_async_client_does_the_same(token_server: Server, corpus: Path) -> None:
     async def flow() -> tuple[dict[str, Any], int]:
-        async with AsyncClient(service.url, TOKEN) as images:
+        async with AsyncClient(token_server.url, APP_TOKEN) as images:
             uploaded = await images.upload((corpus / "photos/orientation_6.jpg").read_bytes())
             await images.delete(uploaded["id"])
             try:
@@ -96,17 +89,17 @@ def test_the_async_client_does_the_same(service: Server, corpus: Path) -> None:
     assert uploaded["format"] == "jpeg" and status == 404
 
 
-def test_the_clients_picture_is_the_services_own(photo: dict[str, Any], service: Server) -> None:
+def test_the_clients_picture_is_the_services_own(photo: dict[str, Any], token_server: Server) -> None:
     """Built locally from the id and the size in the upload answer, with the service's default lists."""
     w, h = photo["width"], photo["height"]
-    ours = ImageUrls(service.url).picture(photo["id"], f"(max-width: {w}px) 100vw, {w}px", w, h)
+    ours = ImageUrls(token_server.url).picture(photo["id"], f"(max-width: {w}px) 100vw, {w}px", w, h)
     assert ours == photo["picture"]
     assert max(assert_all_load(picture_urls(ours))) == w
 
 
 def test_signed_urls_from_the_client_verify_on_the_server(make_server: ServerFactory, corpus: Path) -> None:
-    srv = make_server(auth={"tokens": {"app": TOKEN}}, security={"signing_keys": [KEY]})
-    with Client(srv.url, TOKEN, signing_key=KEY) as images:
+    srv = make_server(auth=APP_AUTH, security={"signing_keys": [KEY]})
+    with Client(srv.url, APP_TOKEN, signing_key=KEY) as images:
         image = images.upload((corpus / PHOTO).read_bytes())["id"]
         url = images.urls.url(image, w=400, fmt="webp")
         with httpx.Client(timeout=60) as c:
@@ -119,24 +112,24 @@ def test_signed_urls_from_the_client_verify_on_the_server(make_server: ServerFac
     assert_all_load(picture_urls(html))
 
 
-def test_jinja_extension_renders_urls_and_picture(photo: dict[str, Any], service: Server) -> None:
+def test_jinja_extension_renders_urls_and_picture(photo: dict[str, Any], token_server: Server) -> None:
     from jinja2 import Environment
 
     from resize_proxy_client.jinja import ResizeProxyExtension
 
     env = Environment(extensions=[ResizeProxyExtension], autoescape=True)
-    env.resize_proxy = ImageUrls(service.url)  # type: ignore[attr-defined]
+    env.resize_proxy = ImageUrls(token_server.url)  # type: ignore[attr-defined]
     page = env.from_string('<img src="{{ image_url(id, w=400, fmt="webp") }}" alt="">\n'
                            '{{ picture(id, sizes="50vw", width=width, height=height, alt="A & B") }}')
     html = page.render(id=photo["id"], width=photo["width"], height=photo["height"])
-    urls = ImageUrls(service.url)
+    urls = ImageUrls(token_server.url)
     assert html == (f'<img src="{urls.url(photo["id"], w=400, fmt="webp").replace("&", "&amp;")}" alt="">\n'
                     + urls.picture(photo["id"], "50vw", photo["width"], photo["height"], "A & B"))
     assert 'alt="A &amp; B"' in html and "&amp;amp;" not in html  # escaped once, not twice
     assert assert_all_load(picture_urls(html))[0] == 400
 
 
-def test_django_tags_render_urls_and_picture(photo: dict[str, Any], service: Server) -> None:
+def test_django_tags_render_urls_and_picture(photo: dict[str, Any], token_server: Server) -> None:
     import django
     from django.conf import settings
     from django.template import Context, Template
@@ -148,18 +141,18 @@ def test_django_tags_render_urls_and_picture(photo: dict[str, Any], service: Ser
         django.setup()
     page = Template('{% load resize_proxy %}<img src="{% image_url id w=400 %}" alt="">\n'
                     '{% picture id sizes="(max-width: 600px) 100vw, 600px" width=width height=height %}')
-    with override_settings(RESIZE_PROXY={"URL": service.url}):
+    with override_settings(RESIZE_PROXY={"URL": token_server.url}):
         html = page.render(Context({"id": photo["id"], "width": photo["width"], "height": photo["height"]}))
-    urls = ImageUrls(service.url)
+    urls = ImageUrls(token_server.url)
     assert html == (f'<img src="{urls.url(photo["id"], w=400)}" alt="">\n'
                     + urls.picture(photo["id"], "(max-width: 600px) 100vw, 600px", photo["width"], photo["height"]))
     assert_all_load(picture_urls(html))
 
 
-def test_fastapi_example_uploads_an_avatar_and_its_picture_loads(service: Server, corpus: Path,
+def test_fastapi_example_uploads_an_avatar_and_its_picture_loads(token_server: Server, corpus: Path,
                                                                  tmp_path: Path) -> None:
     port = free_port()
-    env = os.environ | {"RESIZE_PROXY_URL": service.url, "RESIZE_PROXY_TOKEN": TOKEN,
+    env = os.environ | {"RESIZE_PROXY_URL": token_server.url, "RESIZE_PROXY_TOKEN": APP_TOKEN,
                         "AVATARS_DB": str(tmp_path / "avatars.db"),
                         "PYTHONPATH": str(REPO / "clients" / "python")}
     log = (tmp_path / "app.log").open("wb")
