@@ -1,11 +1,13 @@
 # Two commands on a fresh machine: `make serve` and `make test`. Each builds .venv from
-# pyproject.toml the first time (and again whenever pyproject.toml changes).
+# pyproject.toml the first time (and again whenever pyproject.toml changes). `make test` also installs
+# what the browser, nginx and framework tests need (scripts/install-test-deps.sh: apt and npm, only
+# what is missing), so nothing is skipped; `make test-python` is the fast path without that step.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench bench-peers clean
+.PHONY: serve test test-python test-deps bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,15 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(PY) -m proxy serve --config config.toml
 
-test: $(STAMP)
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q
+
+# The Python suite alone: tests whose tools are missing (nginx, Chromium, node packages) skip, saying why.
+test-python: $(STAMP)
+	$(PY) -m pytest -q
+
+test-deps:
+	bash scripts/install-test-deps.sh
 
 clean:
 	rm -rf $(VENV) data test-artifacts

@@ -208,7 +208,10 @@ class VariantSettings:
                                        check=includes("jpeg", "jpeg (the fallback every browser reads)"))
     presets: Mapping[str, Preset] = setting({name: Preset(**p) for name, p in DEFAULT_PRESETS.items()},
                                             "`p=<name>` shortcuts `{ w, h, fit, fmt, q }` on the lists above "
-                                            "(no table: the built-in ones that are)", parse=_presets)
+                                            "(no table: the built-in ones that are); with `snap = \"up\"` their "
+                                            "w, h and q snap like a request's", parse=_presets)
+    snap: str = setting("up", "a `w`/`h` not on the lists is served as the next allowed size up (capped at the "
+                        "largest) and a `q` as the nearest allowed; `off`: 400", choices=("up", "off"))
 
 
 @dataclass(frozen=True)
@@ -320,13 +323,17 @@ def _bucket_for_s3(storage: StorageSettings, given: Mapping[str, Any], name: str
 
 def _presets_on_the_lists(v: VariantSettings, given: Mapping[str, Any], name: str) -> VariantSettings:
     """A preset may only ask for what the lists allow. Written presets that do not are refused;
-    built-in ones (no presets table written) that do not are left out."""
+    built-in ones (no presets table written) that do not are left out. With `snap = "up"` a
+    preset's w, h and q snap onto the lists like a request's (proxy.variants), so only its
+    format must be listed: widths set to a framework's list (Next.js: 640, 750, 828, ...) then
+    keep every preset working instead of stopping start-up."""
+    snapped = ("w", "h", "q") if v.snap == "up" else ()
     kept = {}
     for preset, p in v.presets.items():
         misfits = [f"{k}: {value!r} is not in {name}.{listed}" for k, value, allowed, listed in (
             ("w", p.w, v.widths, "widths"), ("h", p.h, v.heights, "heights"),
             ("fmt", p.fmt, v.formats, "formats"), ("q", p.q, v.qualities, "qualities"))
-            if value is not None and value not in allowed]
+            if value is not None and value not in allowed and k not in snapped]
         if not misfits:
             kept[preset] = p
         elif "presets" in given:

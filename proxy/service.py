@@ -86,6 +86,7 @@ class Memo(NamedTuple):
     cache_key: tuple[str, str]
     negotiated: bool
     modified: int
+    size: tuple[int, int]
     expires: float  # the TrustedMeta's
 
 
@@ -95,6 +96,7 @@ class Variant:
     tier: str  # memory | store | render | coalesced (joined a concurrent request's load or render)
     negotiated: bool  # the format came from Accept: the answer must carry Vary: Accept
     modified: int  # the upload time in whole seconds (Last-Modified): ids are content hashes
+    size: tuple[int, int]  # the output's width and height: a snapped request tells the cache what it got
 
 
 def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
@@ -220,7 +222,7 @@ class ImageService:
         if found is None:
             return None
         entry = self.variants.get(found.cache_key)
-        return Variant(entry, "memory", found.negotiated, found.modified) if entry is not None else None
+        return Variant(entry, "memory", found.negotiated, found.modified, found.size) if entry is not None else None
 
     async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
                       memo_key: MemoKey | None = None) -> Variant:
@@ -241,16 +243,17 @@ class ImageService:
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
+        size = (geometry.width, geometry.height)
         if memo_key is not None:
-            self._memo[memo_key] = Memo(cache_key, negotiated, modified, record.expires)
+            self._memo[memo_key] = Memo(cache_key, negotiated, modified, size, record.expires)
         entry = self.variants.get(cache_key)
         if entry is not None:
-            return Variant(entry, "memory", negotiated, modified)
+            return Variant(entry, "memory", negotiated, modified, size)
         source, geometry = source_for(meta, geometry)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
         (entry, tier), leader = await self._flight.run(
             cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
-        return Variant(entry, tier if leader else "coalesced", negotiated, modified)
+        return Variant(entry, tier if leader else "coalesced", negotiated, modified, size)
 
     async def preview(self, meta: ImageMeta) -> bytes:
         """A WebP of the image fitted into PREVIEW_BOX (the documents' placeholder, LQIP).

@@ -20,7 +20,7 @@ import hmac
 from typing import Iterable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from proxy.variants import BadParameter, normalize_params
+from .params import BadParameter, normalize_params  # relative: the Python client ships this file too
 
 SIGNATURE_PARAM = "s"
 

@@ -19,6 +19,7 @@ import pytest
 from support.corpus import CORPUS, corpus_rows
 from support.s3server import MotoServer
 from support.servers import Server, ServerFactory, new_server
+from support.tokens import APP_AUTH
 
 
 @pytest.fixture(scope="session")
@@ -66,5 +67,14 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, backend: str,
 def server(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
     """A default-config server shared by one test module (per backend)."""
     srv = new_server(tmp_path_factory.mktemp("shared-server"), backend, request).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory, backend: str,
+                 request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A default-config server with the app token of support.tokens, shared by one test module."""
+    srv = new_server(tmp_path_factory.mktemp("token-server"), backend, request, auth=APP_AUTH).start()
     yield srv
     srv.stop()

@@ -35,8 +35,12 @@ def vary_of(v: Variant, hints: Hints) -> str:
 
 
 @lru_cache(maxsize=16384)
-def header_block(content_type: str, etag: str, modified: int, vary: str, tier: str) -> HeaderBlock:
-    """The headers of an image answer, built once per (variant, tier) rather than once per hit."""
+def header_block(content_type: str, etag: str, modified: int, vary: str, tier: str,
+                 size: tuple[int, int]) -> HeaderBlock:
+    """The headers of an image answer, built once per (variant, tier) rather than once per hit.
+
+    `X-Image-Width`/`X-Image-Height` give the pixels sent: a width snapped onto the list
+    (w=750 served at 800) differs from what the URL says, and a cache or a page can see it."""
     headers = [
         ("content-type", content_type),
         ("etag", etag),
@@ -46,6 +50,8 @@ def header_block(content_type: str, etag: str, modified: int, vary: str, tier: s
         ("accept-ch", ACCEPT_CH),
         ("x-content-type-options", "nosniff"),
         ("x-cache-tier", tier),
+        ("x-image-width", str(size[0])),
+        ("x-image-height", str(size[1])),
     ]
     return tuple(headers + [("vary", vary)] if vary else headers)
 
@@ -74,7 +80,7 @@ class WholeImage(Response):
 def answer(request: Request, v: Variant, hints: Hints) -> Response:
     """304, 206 or 200 for the variant, in RFC 9110's order: validators first, then Range."""
     body = v.entry.body
-    block = header_block(v.entry.content_type, v.entry.etag, v.modified, vary_of(v, hints), v.tier)
+    block = header_block(v.entry.content_type, v.entry.etag, v.modified, vary_of(v, hints), v.tier, v.size)
     if not_modified(request.headers, v.entry.etag, v.modified):
         return Response(status_code=304, headers={name: value for name, value in block if name != "content-type"})
     span = wanted_range(request, v.entry.etag, v.modified, len(body))

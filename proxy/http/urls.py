@@ -9,18 +9,16 @@ on, every URL in it is signed.
 from __future__ import annotations
 
 import base64
-from html import escape
 from typing import Any
 
 from starlette.requests import Request
 
 from proxy.config import Settings
 from proxy.formats import FORMATS, OUTPUT_FORMATS
+from proxy.markup import candidates, fallback_width, picture_html, srcset
 from proxy.negotiate import pick_format
 from proxy.service import ImageMeta, is_animated, keeps_animation
 from proxy.signing import sign_url
-
-FALLBACK_SRC_WIDTH = 800  # the <img src> for browsers without srcset: the widest candidate up to this
 
 
 def base_url(request: Request) -> str:
@@ -45,24 +43,6 @@ def picture_formats(meta: ImageMeta, settings: Settings) -> tuple[str, ...]:
     return (*sources, pick_format("", allowed, meta.has_alpha))
 
 
-def candidates(meta: ImageMeta, widths: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(w to ask for, width it yields) for srcset: each allowed width below the original's, then
-    the smallest allowed width that reaches it (images are never enlarged: it yields the original's)."""
-    below = [(w, w) for w in widths if w < meta.width]
-    full = next((w for w in widths if w >= meta.width), None)
-    return below + ([(full, meta.width)] if full is not None else [])
-
-
-def picture_html(meta: ImageMeta, srcsets: dict[str, str], src: str) -> str:
-    """A <picture> with one <source> per modern format and a lazy <img> fallback with its size."""
-    sizes = f"(max-width: {meta.width}px) 100vw, {meta.width}px"  # never wider than the original
-    *modern, fallback = srcsets
-    sources = [f'  <source type="image/{fmt}" srcset="{escape(srcsets[fmt])}" sizes="{sizes}">' for fmt in modern]
-    img = (f'  <img src="{escape(src)}" srcset="{escape(srcsets[fallback])}" sizes="{sizes}" '
-           f'width="{meta.width}" height="{meta.height}" alt="" loading="lazy" decoding="async">')
-    return "\n".join(["<picture>", *sources, img, "</picture>"])
-
-
 class Linker:
     """Absolute image URLs for one document, signed with the first key when signing is on."""
 
@@ -79,11 +59,10 @@ class Linker:
 async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     link = Linker(request, meta.id)
-    widths = candidates(meta, settings.variants.widths)
-    srcsets = {fmt: ", ".join(f"{link(f'w={w}&fmt={fmt}')} {width}w" for w, width in widths)
-               for fmt in picture_formats(meta, settings)}
+    widths = candidates(settings.variants.widths, meta.width)
+    srcsets = {fmt: srcset(link, widths, f"fmt={fmt}") for fmt in picture_formats(meta, settings)}
     fallback = list(srcsets)[-1]
-    src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
+    sizes = f"(max-width: {meta.width}px) 100vw, {meta.width}px"  # never wider than the original
     preview = await request.app.state.service.preview(meta)
     return {
         "id": meta.id,
@@ -96,6 +75,7 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "url": link(),
         "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
         "srcset": srcsets,
-        "picture": picture_html(meta, srcsets, link(f"w={src_w}&fmt={fallback}")),
+        "picture": picture_html(srcsets, link(f"w={fallback_width(widths)}&fmt={fallback}"), sizes, meta.width,
+                                meta.height),
         "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
     }

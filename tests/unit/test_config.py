@@ -265,8 +265,8 @@ def test_output_formats_must_include_jpeg() -> None:
 
 
 def test_preset_width_must_be_an_allowed_width() -> None:
-    """A preset may only name a size the allow-list permits."""
-    raw = {"variants": {"widths": [320, 640], "presets": {"hero": {"w": 1000}}}}
+    """With snapping off a preset may only name a size the allow-list permits."""
+    raw = {"variants": {"widths": [320, 640], "snap": "off", "presets": {"hero": {"w": 1000}}}}
     err = raises_naming("variants.presets.hero.w", raw)
     assert "variants.widths" in str(err)
 
@@ -311,15 +311,31 @@ def test_dprs_must_include_one() -> None:
 
 
 def test_builtin_presets_off_the_lists_are_left_out_but_written_ones_refused() -> None:
-    """Without a presets table the built-in presets that fit the size lists apply; a written preset
-    asking for a width, format or quality off the lists stops start-up."""
-    s = parse_settings({"variants": {"widths": [320, 800]}}, Path("/srv"))
+    """With snapping off, without a presets table the built-in presets that fit the size lists apply;
+    a written preset asking for a width, format or quality off the lists stops start-up."""
+    s = parse_settings({"variants": {"widths": [320, 800], "snap": "off"}}, Path("/srv"))
     assert sorted(s.variants.presets) == ["medium", "small"]
     raw = {"variants": {"formats": ["jpeg"], "presets": {"hero": {"w": 320, "fmt": "webp"}}}}
     assert "variants.formats" in str(raises_naming("variants.presets.hero.fmt", raw))
-    raw = {"variants": {"qualities": [80], "presets": {"hero": {"w": 320, "q": 90}}}}
+    raw = {"variants": {"qualities": [80], "snap": "off", "presets": {"hero": {"w": 320, "q": 90}}}}
     assert "variants.qualities" in str(raises_naming("variants.presets.hero.q", raw))
     raises_naming("variants.presets.hero", {"variants": {"presets": {"hero": {"fit": "cover"}}}})
+
+
+NEXT_WIDTHS = [640, 750, 828, 1080, 1200, 1920, 2048, 3840]  # Next.js 16's deviceSizes
+
+
+def test_snapping_keeps_every_preset_when_the_widths_are_a_frameworks_list() -> None:
+    """With snap = "up" (the default) presets off the lists start (they snap like requests, see
+    test_variants), built-in and written alike; only a format off its list still stops start-up."""
+    s = parse_settings({"variants": {"widths": NEXT_WIDTHS}}, Path("/srv"))
+    assert s.variants.snap == "up"
+    assert sorted(s.variants.presets) == ["large", "medium", "small", "thumb"]
+    raw = {"variants": {"widths": NEXT_WIDTHS, "qualities": [75], "presets": {"hero": {"w": 1000, "q": 90}}}}
+    assert parse_settings(raw, Path("/srv")).variants.presets["hero"].w == 1000
+    raw = {"variants": {"formats": ["jpeg"], "presets": {"hero": {"w": 1000, "fmt": "webp"}}}}
+    raises_naming("variants.presets.hero.fmt", raw)
+    raises_naming("variants.snap", {"variants": {"snap": "down"}})
 
 
 def test_working_sizes_may_be_empty_but_allow_lists_may_not() -> None:

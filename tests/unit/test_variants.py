@@ -17,6 +17,7 @@ from proxy.variants import BadParameter, VariantRequest, parse_query
 
 # The defaults a config without [variants] gets, built-in presets included.
 V: VariantSettings = parse_settings({}, Path("/srv")).variants
+V_OFF: VariantSettings = parse_settings({"variants": {"snap": "off"}}, Path("/srv")).variants
 ENC = EncoderSettings()
 
 
@@ -87,8 +88,9 @@ def test_duplicate_parameters_are_refused(query: str) -> None:
     ("w=320&q=81", V.qualities),
 ])
 def test_off_list_numbers_are_refused_listing_the_allowed_values(query: str, allowed: tuple[int, ...]) -> None:
-    """Sizes and qualities outside the allow-list are refused; the message lists every allowed value."""
-    msg = bad(query)
+    """With snap = "off", sizes and qualities outside the allow-list are refused; the message lists
+    every allowed value."""
+    msg = bad(query, V_OFF)
     assert "allowed values: " + ", ".join(str(a) for a in allowed) in msg
 
 
@@ -154,6 +156,50 @@ def test_no_size_means_the_largest_allowed_box() -> None:
     r = q("")
     assert (r.w, r.h, r.fit) == (max(V.widths), max(V.heights), "inside")
     assert q("fmt=webp").w == max(V.widths)
+
+
+# --------------------------------------------------------------------------- snapping (variants.snap = "up")
+
+
+@pytest.mark.parametrize(("query", "served"), [
+    ("w=48", "w=64"),          # Next.js's 48 px avatar: the smallest allowed width at or above it
+    ("w=384", "w=400"),
+    ("w=750", "w=800"),
+    ("w=828", "w=960"),
+    ("w=3840", "w=2048"),      # past the list: the largest allowed width
+    ("w=6016", "w=2048"),      # unpic's widest breakpoint
+    ("h=267", "h=320"),        # <NuxtImg width=400 height=267> sends h=267
+    ("w=750&dpr=2", "w=800&dpr=2"),  # the width snaps first, then the density multiplies it
+    ("w=320&q=78", "w=320&q=80"),    # q: the nearest allowed quality
+    ("w=320&q=77", "w=320&q=75"),
+    ("w=320&q=100", "w=320&q=90"),
+    ("w=320&q=45", "w=320&q=50"),    # a tie goes to the higher quality
+])
+def test_off_list_values_are_served_as_the_allowed_value_they_snap_to(query: str, served: str) -> None:
+    """A snapped request is the very request for the allowed value, so both share one variant key."""
+    assert q(query) == q(served)
+
+
+@pytest.mark.parametrize("query", ["w=0", "w=-400", "h=0", "q=0", "q=101", "w=abc"])
+def test_values_outside_any_size_or_quality_are_still_refused(query: str) -> None:
+    """Snapping maps real sizes onto the list; nonsense (0, negative, q over 100) stays a 400."""
+    bad(query)
+
+
+def test_presets_off_the_lists_snap_like_requests() -> None:
+    """With Next.js's widths the built-in presets start and snap: small 320 -> 384, large 1600 -> 1920."""
+    next_widths = parse_settings({"variants": {"widths": [640, 750, 828, 1080, 1200, 1920, 2048, 3840, 16, 32,
+                                                          48, 64, 96, 128, 256, 384]}}, Path("/srv")).variants
+    assert q("p=small", next_widths) == q("w=384", next_widths) == VariantRequest(384, None, "inside", None, None)
+    assert q("p=large", next_widths).w == 1920
+    assert q("p=thumb", next_widths) == VariantRequest(256, 160, "cover", None, None)
+
+
+def test_signed_requests_do_not_snap() -> None:
+    """A signed URL renders exactly what was signed (within the hard caps), never a snapped size."""
+    security = parse_settings({}, Path("/srv")).security
+    assert parse_query([("w", "750"), ("q", "78")], V, security) == VariantRequest(750, None, "inside", None, 78,
+                                                                                   security.max_pixels)
 
 
 def test_values_are_trimmed() -> None:

@@ -32,7 +32,7 @@ def sent(app: Response) -> list[Message]:
 
 def test_whole_image_sends_what_a_plain_response_sends() -> None:
     body = bytes(range(256)) * 117
-    block = header_block("image/webp", '"0f1e2d3c"', 1_700_000_000, "Accept", "memory")
+    block = header_block("image/webp", '"0f1e2d3c"', 1_700_000_000, "Accept", "memory", (400, 267))
     whole = sent(WholeImage(body, encoded_block(block, len(body))))
     plain = sent(Response(body, status_code=200, headers=dict(block)))
     assert whole == plain
