@@ -12,16 +12,22 @@ URLs share one canonical variant key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from fractions import Fraction
+from typing import Callable, Iterable, TypeVar
 
-from proxy.config import FITS, SecuritySettings, VariantSettings
+from proxy import crops
+from proxy.config import FITS, Preset, SecuritySettings, VariantSettings
 from proxy.formats import OUTPUT_SPELLINGS
 
-_PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p"}
+T = TypeVar("T")
+_PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p",
+                  "gravity": "g", "background": "bg"}
 _FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover": "cover", "crop": "cover",
-                "fill": "cover"}
+                "fill": "cover", "pad": "pad"}
 _FMT_ALIASES = OUTPUT_SPELLINGS | {"auto": "auto"}
-KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p")
+KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p", "g", "fp", "crop", "bg")
+# What a preset fixes and a URL with p= may not change; crop= and fp= are about the image, so they may.
+_PRESET_SETS = ("w", "h", "fit", "g", "bg")
 
 
 class BadParameter(ValueError):
@@ -38,6 +44,10 @@ class VariantRequest:
     fmt: str | None
     q: int | None
     max_pixels: int | None = None  # set for signed requests: the output's hard cap
+    g: str = "center"  # a compass gravity or "auto" (proxy.crops), for fit=cover
+    fp: tuple[Fraction, Fraction] | None = None  # a focal point for fit=cover, fractions of the original
+    crop: tuple[Fraction, Fraction, Fraction, Fraction] | None = None  # x, y, w, h of the original, cut first
+    bg: str | None = None  # fit=pad's canvas (a label of proxy.crops); None: render.background
 
 
 def _int(name: str, text: str) -> int:
@@ -74,6 +84,39 @@ def _dpr(text: str, allowed: tuple[float, ...], signed: bool) -> float:
     return value
 
 
+def _word(name: str, text: str, parse: Callable[[str], T], form: str) -> T:
+    """A value read by one of proxy.crops' parsers; its complaint, with the allowed form, as a BadParameter."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise BadParameter(f"{name}={text} is not allowed: {exc}; the form is {form}") from None
+
+
+def _crops(params: dict[str, str], preset: Preset | None, v: VariantSettings) -> dict[str, object]:
+    """g, fp, crop and bg from the URL, else from the preset, checked against the grid and the lists."""
+    steps = v.crop_steps
+    step = f"{Fraction(1, steps)}"
+    written = {k: getattr(preset, k) for k in ("g", "fp", "crop", "bg") if preset and getattr(preset, k)}
+    written |= {k: params[k] for k in ("g", "fp", "crop", "bg") if k in params}
+    found: dict[str, object] = {}
+    if "g" in written:
+        found["g"] = _word("g", written["g"], crops.gravity, f"g=<{'|'.join(crops.GRAVITY_NAMES)}>")
+    if "fp" in written:
+        found["fp"] = _word("fp", written["fp"], lambda t: crops.fractions(t, 2, steps),
+                            f"fp=<x>,<y>, fractions of the width and height from 0 to 1 in steps of {step} "
+                            "(e.g. fp=0.5,0.25)")
+    if "crop" in written:
+        found["crop"] = _word("crop", written["crop"], lambda t: crops.crop_box(t, steps),
+                              f"crop=<x>,<y>,<w>,<h>, fractions of the width and height from 0 to 1 in steps "
+                              f"of {step}, w and h above 0, x+w and y+h at most 1 (e.g. crop=0.1,0,0.5,0.8)")
+    if "bg" in written:
+        label = _word("bg", written["bg"], crops.background, "bg=<rrggbb> or bg=transparent")
+        if label not in v.backgrounds:
+            raise BadParameter(f"bg={written['bg']} is not allowed; allowed values: {_listing(v.backgrounds)}")
+        found["bg"] = label
+    return found
+
+
 def normalize_params(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Query pairs with aliases folded to canonical names; unknown or repeated names are refused."""
     params: dict[str, str] = {}
@@ -96,15 +139,15 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     """
     params = normalize_params(items)
 
-    w = h = q = None
+    w = h = q = preset = None
     fit, fmt = "inside", None
     if "p" in params:
         preset = v.presets.get(params["p"])
         if preset is None:
             raise BadParameter(f"unknown preset {params['p']!r}; presets: {_listing(sorted(v.presets)) or 'none'}")
-        clash = [n for n in ("w", "h", "fit") if n in params]
+        clash = [n for n in _PRESET_SETS if n in params]
         if clash:
-            raise BadParameter(f"p= sets the size; it cannot be combined with {', '.join(clash)}")
+            raise BadParameter(f"p= sets the size and its placement; it cannot be combined with {', '.join(clash)}")
         w, h, fit, fmt, q = preset.w, preset.h, preset.fit, preset.fmt, preset.q
     if "w" in params:
         w = _allowed_int("w", params["w"], v.widths, signed.max_width if signed else None)
@@ -113,7 +156,8 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     if "fit" in params:
         fit = _FIT_ALIASES.get(params["fit"].lower(), "")
         if fit not in FITS:
-            raise BadParameter(f"fit={params['fit']} is not allowed; allowed values: inside (contain), cover (crop)")
+            raise BadParameter(f"fit={params['fit']} is not allowed; allowed values: inside (contain), cover (crop), "
+                               "pad")
     if "fmt" in params:
         chosen = _FMT_ALIASES.get(params["fmt"].lower())
         if chosen is None or (chosen != "auto" and chosen not in v.formats):
@@ -121,6 +165,15 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
         fmt = None if chosen == "auto" else chosen
     if "q" in params:
         q = _allowed_int("q", params["q"], v.qualities, 100 if signed else None)
+    placed = _crops(params, preset, v)
+    if fit != "cover" and ("fp" in placed or placed.get("g", "center") != "center"):
+        raise BadParameter("g= and fp= place a cover crop; they need fit=cover with w and h")
+    if "fp" in placed and "g" in params:
+        raise BadParameter("give g= or fp=, not both: fp= is a focal point of its own")
+    if fit != "pad" and "bg" in placed:
+        raise BadParameter("bg= is the canvas colour of fit=pad; add fit=pad with w and h")
+    if fit == "pad" and (w is None or h is None):
+        raise BadParameter("fit=pad pads to exactly w x h; it needs both w and h")
     if w is None and h is None:  # no size: the largest allowed box, never more than the original
         w, h = max(v.widths), max(v.heights)
     if "dpr" in params:
@@ -128,9 +181,10 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
         w = round(w * dpr) if w else None
         h = round(h * dpr) if h else None
     if signed is None:
-        return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q)
+        return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, **placed)  # type: ignore[arg-type]
     if (w or 0) > signed.max_width or (h or 0) > signed.max_height:
         raise BadParameter(f"the size after dpr is outside the hard cap for signed URLs "
                            f"({signed.max_width}x{signed.max_height})")
-    return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, max_pixels=signed.max_pixels)
+    return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, max_pixels=signed.max_pixels,
+                          **placed)  # type: ignore[arg-type]
 

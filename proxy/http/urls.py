@@ -84,7 +84,9 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
                for fmt in picture_formats(meta, settings)}
     fallback = list(srcsets)[-1]
     src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
-    preview = await request.app.state.service.preview(meta)
+    service = request.app.state.service
+    preview = await service.preview(meta)
+    focus = await service.focus(meta)
     return {
         "id": meta.id,
         "width": meta.width,
@@ -98,4 +100,5 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "srcset": srcsets,
         "picture": picture_html(meta, srcsets, link(f"w={src_w}&fmt={fallback}")),
         "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
+        "focus": focus.to_dict(),
     }
