@@ -261,8 +261,8 @@ class EncoderSettings:
 class FocusSettings:
     """Where `g=auto` crops: faces, else the most salient area, found once per image at upload."""
 
-    detect_size: int = setting(384, "long side in px of the downscaled copy that faces and saliency are looked "
-                               "for in", minimum=64, maximum=2048)
+    detect_size: int = setting(384, "faces and saliency are looked for in a copy of about this many px squared "
+                               "(any aspect)", minimum=64, maximum=2048)
     min_face: int = setting(20, "smallest face found, in px of that copy", minimum=12, maximum=512)
     face_neighbors: int = setting(5, "overlapping detections a face needs (higher: fewer false faces, more "
                                   "missed)", maximum=20)

@@ -108,9 +108,9 @@ def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
 
 
 def detection_level(work: tuple[tuple[int, int], ...], settings: FocusSettings) -> int | None:
-    """The working copy the focal point is found in: the smallest at least focus.detect_size on its
-    long side (None: the original). At upload and later alike, so both find the same point."""
-    fits = [i for i, size in enumerate(work) if max(size) >= settings.detect_size]
+    """The working copy the focal point is found in: the smallest with at least focus.detect_size²
+    pixels (None: the original). At upload and later alike, so both find the same point."""
+    fits = [i for i, (w, h) in enumerate(work) if w * h >= settings.detect_size ** 2]
     return min(fits, key=lambda i: work[i][0] * work[i][1]) if fits else None
 
 

@@ -2,7 +2,8 @@
 
 Faces first: OpenCV's Haar cascade for frontal faces (`haarcascade_frontalface_alt2.xml`,
 shipped inside the opencv-python-headless wheel, so no model is fetched at run time) on a
-copy `focus.detect_size` px on its long side, histogram-equalised. The focal point is the
+copy of about `focus.detect_size`² pixels, histogram-equalised. Sized by area, not by the long
+side, so the cost is the same for every aspect and a panorama's faces do not shrink away. The focal point is the
 centre of the faces, weighted by their area (faces far smaller than the largest are
 passers-by and are ignored), and the box around them is kept too. In a colour image a detection
 must be mostly skin-coloured, which drops the cascade's usual false faces in rock and bark.
@@ -15,7 +16,7 @@ area rather than on one sharp pixel: the centre of mass of the map's top fifth.
 Deterministic for the same bytes: the same decoder, fixed parameters, OpenCV on one thread
 (its parallel loops are then ordered), and results rounded to 4 decimals, so the same URL
 always crops the same pixels. Limits: profile faces, faces under `focus.min_face` px on the
-detection copy (about 5% of a 384-px copy's long side), heavily rotated faces, and faces in
+detection copy (about 5% of a 384 x 384 copy's side), heavily rotated faces, and faces in
 lighting that puts skin outside the chrominance range are not found (saliency decides then);
 a busy background can outweigh a plain subject.
 """
@@ -73,7 +74,7 @@ class Focus:
 
 def find_focus(data: bytes, settings: FocusSettings) -> Focus:
     """The focal point of the image in `data` (its first frame); a Pillow failure is an ImageRejected."""
-    rgb = _detection_copy(data, settings.detect_size)
+    rgb = _detection_copy(data, settings.detect_size ** 2)
     height, width = rgb.shape[:2]
     faces = _faces(rgb, settings)
     if faces:
@@ -86,11 +87,16 @@ def _round(value: float) -> float:
     return round(min(max(value, 0.0), 1.0), _DIGITS)
 
 
-def _detection_copy(data: bytes, side: int) -> np.ndarray:
-    """RGB pixels at most `side` px on the long side (transparency over mid-grey: neither face nor edge)."""
+def detection_scale(size: tuple[int, int], pixels: int) -> float:
+    """The scale that brings an image of `size` down to about `pixels` pixels (never up)."""
+    return min(1.0, (pixels / (size[0] * size[1])) ** 0.5)
+
+
+def _detection_copy(data: bytes, pixels: int) -> np.ndarray:
+    """RGB pixels, about `pixels` of them at most (transparency over mid-grey: neither face nor edge)."""
     with guarded():
         im = Image.open(io.BytesIO(data))
-        scale = min(1.0, side / max(im.size))
+        scale = detection_scale(im.size, pixels)
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
         if im.format == "JPEG":
             im.draft("RGB", (size[0] * 2, size[1] * 2))
