@@ -17,8 +17,9 @@ from starlette.requests import Request
 from proxy.config import Settings
 from proxy.formats import FORMATS, OUTPUT_FORMATS
 from proxy.negotiate import pick_format
-from proxy.service import ImageMeta, is_animated, keeps_animation
+from proxy.service import ImageMeta, is_animated, keeps_animation, plan_request
 from proxy.signing import sign_url
+from proxy.variants import parse_query
 
 FALLBACK_SRC_WIDTH = 800  # the <img src> for browsers without srcset: the widest candidate up to this
 
@@ -53,14 +54,42 @@ def candidates(meta: ImageMeta, widths: tuple[int, ...]) -> list[tuple[int, int]
     return below + ([(full, meta.width)] if full is not None else [])
 
 
-def picture_html(meta: ImageMeta, srcsets: dict[str, str], src: str) -> str:
-    """A <picture> with one <source> per modern format and a lazy <img> fallback with its size."""
-    sizes = f"(max-width: {meta.width}px) 100vw, {meta.width}px"  # never wider than the original
+def picture_html(size: tuple[int, int], srcsets: dict[str, str], src: str) -> str:
+    """A <picture> with one <source> per modern format and a lazy <img> fallback with its `size`."""
+    width, height = size
+    sizes = f"(max-width: {width}px) 100vw, {width}px"  # never wider than the image shown at 1x
     *modern, fallback = srcsets
     sources = [f'  <source type="image/{fmt}" srcset="{escape(srcsets[fmt])}" sizes="{sizes}">' for fmt in modern]
     img = (f'  <img src="{escape(src)}" srcset="{escape(srcsets[fallback])}" sizes="{sizes}" '
-           f'width="{meta.width}" height="{meta.height}" alt="" loading="lazy" decoding="async">')
+           f'width="{width}" height="{height}" alt="" loading="lazy" decoding="async">')
     return "\n".join(["<picture>", *sources, img, "</picture>"])
+
+
+def preset_candidates(meta: ImageMeta, settings: Settings, preset: str) -> list[tuple[str, tuple[int, int]]]:
+    """(query, output size) of a preset at each allowed density whose output is larger than the last
+    (images are never enlarged, so high densities of a small image add nothing). The preset's own
+    parameters (g, fp, crop, fit=pad, bg) travel inside p=, so every candidate crops alike."""
+    found: list[tuple[str, tuple[int, int]]] = []
+    for dpr in settings.variants.dprs:
+        query = f"p={preset}" + (f"&dpr={dpr:g}" if dpr != 1 else "")
+        request = parse_query([tuple(pair.split("=")) for pair in query.split("&")], settings.variants)
+        size = plan_request(meta, request, None, None).output  # focus and colour move pixels, not the size
+        if not found or size[0] > found[-1][1][0]:
+            found.append((query, size))
+    return found
+
+
+def preset_documents(meta: ImageMeta, settings: Settings, link: Linker,
+                     formats: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Per preset: a srcset per format over the densities, and a <picture> of them at the 1x size."""
+    documents = {}
+    for preset in sorted(settings.variants.presets):
+        found = preset_candidates(meta, settings, preset)
+        srcsets = {fmt: ", ".join(f"{link(f'{query}&fmt={fmt}')} {size[0]}w" for query, size in found)
+                   for fmt in formats}
+        picture = picture_html(found[0][1], srcsets, link(f"{found[0][0]}&fmt={formats[-1]}"))
+        documents[preset] = {"srcset": srcsets, "picture": picture}
+    return documents
 
 
 class Linker:
@@ -80,8 +109,8 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     link = Linker(request, meta.id)
     widths = candidates(meta, settings.variants.widths)
-    srcsets = {fmt: ", ".join(f"{link(f'w={w}&fmt={fmt}')} {width}w" for w, width in widths)
-               for fmt in picture_formats(meta, settings)}
+    formats = picture_formats(meta, settings)
+    srcsets = {fmt: ", ".join(f"{link(f'w={w}&fmt={fmt}')} {width}w" for w, width in widths) for fmt in formats}
     fallback = list(srcsets)[-1]
     src_w = max((c for c in widths if c[1] <= FALLBACK_SRC_WIDTH), default=widths[0])[0]
     service = request.app.state.service
@@ -98,7 +127,8 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "url": link(),
         "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
         "srcset": srcsets,
-        "picture": picture_html(meta, srcsets, link(f"w={src_w}&fmt={fallback}")),
+        "picture": picture_html((meta.width, meta.height), srcsets, link(f"w={src_w}&fmt={fallback}")),
+        "presets": preset_documents(meta, settings, link, formats),
         "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
         "focus": focus.to_dict(),
     }
