@@ -38,10 +38,11 @@ from proxy.imaging.render import resizable
 
 cv2.setNumThreads(1)  # ordered, repeatable detections; the work pool already runs one job per core
 CASCADE = cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"
-_SCALE_STEP = 1.15  # the cascade's pyramid step: 15% per level (1.1 finds the same faces here, 2x slower)
+_SCALE_STEP = 1.2  # the cascade's pyramid step: 20% per level (1.1 finds the same faces here, 3x slower)
 _SKIN = 0.5  # share of a colour face box in skin tones; below it a detection is taken for a pattern
 _PASSER_BY = 0.2  # faces with less than this share of the largest face's area are ignored
 _BLUR = 0.1  # saliency blur, as a share of the long side
+_MAP_SIDE = 128  # the saliency map is blurred at this long side: about the same point as full size, 10x cheaper
 _TOP = 0.8  # the focal point is the centre of mass of the map at or above this share of its peak
 _DIGITS = 4
 _SKIN_LOW, _SKIN_HIGH = (0, 133, 77), (255, 173, 127)  # YCrCb: a common chrominance range of skin tones
@@ -161,12 +162,16 @@ def _salient_point(rgb: np.ndarray) -> tuple[float, float]:
     edges = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
     saturation = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[:, :, 1].astype(np.float32)
     saliency = _scaled(edges) + _scaled(saturation) + _skin(rgb)
-    sigma = max(1.0, _BLUR * max(rgb.shape[:2]))
-    blurred = cv2.GaussianBlur(saliency, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    height, width = saliency.shape
+    scale = min(1.0, _MAP_SIDE / max(height, width))
+    small = cv2.resize(saliency, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(small, (0, 0), max(1.0, _BLUR * max(small.shape)), borderType=cv2.BORDER_CONSTANT)
     peak = float(blurred.max())
     if peak <= 0:  # a flat image: nothing stands out
-        return rgb.shape[0] / 2, rgb.shape[1] / 2
+        return height / 2, width / 2
     weights = np.where(blurred >= _TOP * peak, blurred, 0).astype(np.float64)
     rows, cols = np.indices(weights.shape)
     total = weights.sum()
-    return float((rows * weights).sum() / total) + 0.5, float((cols * weights).sum() / total) + 0.5
+    sy, sx = height / small.shape[0], width / small.shape[1]
+    return (float((rows * weights).sum() / total) + 0.5) * sy, (float((cols * weights).sum() / total) + 0.5) * sx
