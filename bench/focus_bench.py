@@ -22,13 +22,14 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from proxy.config import Settings  # noqa: E402
-from proxy.imaging.decode import configure_pillow  # noqa: E402
-from proxy.imaging.focus import find_focus  # noqa: E402
-from proxy.imaging.render import RenderJob, render  # noqa: E402
-from proxy.service import ImageMeta, detection_level, plan_request, prepare, source_for  # noqa: E402
-from proxy.variants import parse_query  # noqa: E402
-from support.corpus import CORPUS, corpus_rows  # noqa: E402
+from support.corpus import CORPUS, corpus_rows
+
+from proxy.config import Settings
+from proxy.imaging.decode import configure_pillow
+from proxy.imaging.focus import find_focus
+from proxy.imaging.render import RenderJob, render
+from proxy.service import ImageMeta, detection_level, plan_request, prepare, source_for
+from proxy.variants import parse_query
 
 HEADLINE_MP = (7.5, 9.5)
 
@@ -64,10 +65,10 @@ def main() -> int:
     for path in photos():
         data = path.read_bytes()
         clean, work, focus = prepare(data, settings)
-        upload_ms = median_ms(lambda: prepare(data, settings), args.runs)
+        upload_ms = median_ms(lambda data=data: prepare(data, settings), args.runs)
         level = detection_level(tuple((w.width, w.height) for w in work), settings.focus)
         searched = clean.data if level is None else work[level].data
-        focus_ms = median_ms(lambda: find_focus(searched, settings.focus), args.runs)
+        focus_ms = median_ms(lambda searched=searched: find_focus(searched, settings.focus), args.runs)
         meta = ImageMeta(id="0" * 32, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha, created=0.0,
                          work=tuple((w.width, w.height) for w in work), focus=focus)

@@ -122,6 +122,13 @@ def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCop
     return clean, work, find_focus(clean.data if level is None else work[level].data, settings.focus)
 
 
+def pad_colour(r: VariantRequest, fmt: str, render: RenderSettings) -> Colour | None:
+    """fit=pad's canvas for a variant in `fmt`: bg=, else render.background; transparent only where
+    the format keeps alpha (else the background it would be flattened onto: the same pixels, one key)."""
+    colour = crops.colour(r.bg) if r.bg else render.background
+    return render.background if colour is None and FORMATS[fmt].transparency == "none" else colour
+
+
 def plan_request(meta: ImageMeta, r: VariantRequest, focus: Focus | None, pad: Colour | None) -> Geometry:
     """The output of `r` for this image: fp= or the image's focal point (g=auto) place a cover
     crop, else the compass gravity; `pad` is the canvas colour of fit=pad (None: transparent)."""
@@ -253,12 +260,6 @@ class ImageService:
         found = self._focus[meta.id] = await self.pool.run(find_focus, data, self.settings.focus)
         return found
 
-    def pad_colour(self, r: VariantRequest, fmt: str) -> Colour | None:
-        """fit=pad's canvas for a variant in `fmt`: bg=, else render.background; transparent only where
-        the format keeps alpha (else the background it would be flattened onto: the same pixels, one key)."""
-        colour = crops.colour(r.bg) if r.bg else self.settings.render.background
-        return self.settings.render.background if colour is None and FORMATS[fmt].transparency == "none" else colour
-
     async def meta(self, image_id: str) -> ImageMeta | None:
         record = await self._trusted_meta(image_id)
         return record.meta if record is not None else None
@@ -288,7 +289,7 @@ class ImageService:
                                          animation)
         animated = is_animated(self.settings, meta, fmt)
         focus = await self.focus(meta) if request.g == crops.AUTO and request.fp is None else None
-        geometry = plan_request(meta, request, focus, self.pad_colour(request, fmt))
+        geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
         out_w, out_h = geometry.output
         if request.max_pixels is not None and out_w * out_h > request.max_pixels:
             raise BadParameter(f"the output would be {out_w}x{out_h}, over the "

@@ -14,12 +14,12 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from PIL import Image, ImageOps
-
-from proxy import keys
 from support.checks import assert_error
 from support.images import encoded, mean_difference
 from support.photos import Scene, contains, scenes
 from support.servers import Server, new_server
+
+from proxy import keys
 
 TOKEN = "crops-test-token-0123456789"  # the named token every write in this module sends
 PRESETS = {"avatar": {"w": 240, "h": 240, "fit": "cover", "g": "auto"},

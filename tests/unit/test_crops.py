@@ -7,26 +7,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from support.queries import bad, q
 
-from proxy.config import ConfigError, VariantSettings, parse_settings
+from proxy.config import ConfigError, parse_settings
 from proxy.crops import GRAVITY_NAMES, colour
 from proxy.imaging.focus import Focus
 from proxy.keys import variant_name
 from proxy.service import ImageMeta, plan_request
-from proxy.variants import BadParameter, VariantRequest, parse_query
-
-V: VariantSettings = parse_settings({}, Path("/srv")).variants
-
-
-def q(query: str, v: VariantSettings = V) -> VariantRequest:
-    items = [tuple(part.split("=", 1)) for part in query.split("&")] if query else []
-    return parse_query(items, v)  # type: ignore[arg-type]
-
-
-def bad(query: str, v: VariantSettings = V) -> str:
-    with pytest.raises(BadParameter) as info:
-        q(query, v)
-    return str(info.value)
+from proxy.variants import VariantRequest
 
 
 def name(query: str, src: tuple[int, int] = (1800, 1200), focus: tuple[float, float] | None = None) -> str:

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
+from support.images import encoded
+from support.photos import Scene, contains, photo, scenes
 
 from proxy.config import FocusSettings
 from proxy.imaging.errors import ImageRejected
 from proxy.imaging.focus import Focus, detection_scale, find_focus
 from proxy.imaging.geometry import plan
-from support.images import encoded
-from support.photos import Scene, contains, photo, scenes
 
 SETTINGS = FocusSettings()
 
