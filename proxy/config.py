@@ -20,8 +20,9 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from proxy import crops
 from proxy.configkeys import (Colour, ConfigError, SectionCheck, build, choice, http_url, includes, integer,
                               overlay_env, refuse_unknown, setting, text, trimmed)
 from proxy.formats import INPUT_FORMATS, OUTPUT_FORMATS
@@ -29,7 +30,7 @@ from proxy.formats import INPUT_FORMATS, OUTPUT_FORMATS
 ENV_PREFIX = "PROXY_"
 CONFIG_ENV = "PROXY_CONFIG"  # set by `serve` for its workers: which config to load
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself in every worker
-FITS = ("inside", "cover")
+FITS = ("inside", "cover", "pad")
 # The presets a config without [variants.presets] gets (the shipped config.toml lists the same).
 DEFAULT_PRESETS: dict[str, dict[str, Any]] = {"thumb": {"w": 160, "h": 160, "fit": "cover"}, "small": {"w": 320},
                                               "medium": {"w": 800}, "large": {"w": 1600}}
@@ -151,7 +152,8 @@ class LimitSettings:
 class RenderSettings:
     max_concurrent: int = setting(0, "renders at once; `0`: one per CPU core", minimum=0)
     max_queue: int = setting(64, "renders that may wait for a slot; past it: 503 + `Retry-After` at once", minimum=0)
-    background: Colour = setting((255, 255, 255), "behind transparent pixels in JPEG output")
+    background: Colour = setting((255, 255, 255), "behind transparent pixels in JPEG output, and the canvas of "
+                                 "`fit=pad` without `bg`")
     animation: bool = setting(True, "animated originals give animated WebP/GIF variants")
     max_animation_frames: int = setting(150, "more frames than this: the first frame only")
     working_sizes: tuple[int, ...] = setting((480, 800, 1280), "long sides of the working copies made at upload "
@@ -176,10 +178,22 @@ class Preset:
     fit: str = "inside"
     fmt: str | None = None
     q: int | None = None
+    g: str = "center"  # see proxy.crops for these four
+    fp: str | None = None  # "x,y" as written; checked against variants.crop_steps with the other keys
+    crop: str | None = None  # "x,y,w,h", likewise
+    bg: str | None = None  # canonical label; None: render.background
+
+
+def _crop_word(name: str, value: Any, parse: Callable[[str], Any]) -> Any:
+    """A preset's value parsed by one of proxy.crops' parsers, its complaint naming the key."""
+    try:
+        return parse(text(name, value))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}, got {value!r}") from None
 
 
 def _preset(name: str, value: Any) -> Preset:
-    """One `[variants.presets]` entry, e.g. ``{ w = 160, h = 160, fit = "cover" }``."""
+    """One `[variants.presets]` entry, e.g. ``{ w = 256, h = 256, fit = "cover", g = "auto" }``."""
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: must be a table like {{ w = 320 }}")
     refuse_unknown(name, value, (f.name for f in dataclasses.fields(Preset)))
@@ -187,8 +201,21 @@ def _preset(name: str, value: Any) -> Preset:
     if "w" not in sizes and "h" not in sizes:
         raise ConfigError(f"{name}: needs w or h")
     fmt = choice(f"{name}.fmt", value.get("fmt", "auto"), OUTPUT_FORMATS + ("auto",))
-    return Preset(**sizes, fit=choice(f"{name}.fit", value.get("fit", Preset.fit), FITS),
-                  fmt=None if fmt == "auto" else fmt)
+    fit = choice(f"{name}.fit", value.get("fit", Preset.fit), FITS)
+    words = {k: _crop_word(f"{name}.{k}", value[k], parse) for k, parse in (
+        ("g", crops.gravity), ("bg", crops.background), ("fp", str.strip), ("crop", str.strip)) if k in value}
+    if fit != "cover" and ("g" in words or "fp" in words):
+        raise ConfigError(f'{name}: g and fp place a cover crop; they need fit = "cover"')
+    if fit != "pad" and "bg" in words:
+        raise ConfigError(f'{name}.bg: the colour of a pad; it needs fit = "pad"')
+    if fit == "pad" and not ("w" in sizes and "h" in sizes):
+        raise ConfigError(f'{name}: fit = "pad" needs both w and h')
+    return Preset(**sizes, fit=fit, fmt=None if fmt == "auto" else fmt, **words)
+
+
+def _backgrounds(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Canonical labels (`ffffff`, `transparent`), as URLs write them."""
+    return tuple(dict.fromkeys(_crop_word(f"{name}[{i}]", v, crops.background) for i, v in enumerate(values)))
 
 
 def _presets(name: str, value: Any) -> dict[str, Preset]:
@@ -207,11 +234,16 @@ class VariantSettings:
                                        choices=OUTPUT_FORMATS,
                                        check=includes("jpeg", "jpeg (the fallback every browser reads)"))
     presets: Mapping[str, Preset] = setting({name: Preset(**p) for name, p in DEFAULT_PRESETS.items()},
-                                            "`p=<name>` shortcuts `{ w, h, fit, fmt, q }` on the lists above "
-                                            "(no table: the built-in ones that are); with `snap = \"up\"` their "
-                                            "w, h and q snap like a request's", parse=_presets)
+                                            "`p=<name>` shortcuts `{ w, h, fit, g, fp, crop, bg, fmt, q }` on the "
+                                            "lists above (no table: the built-in ones that are); with `snap = \"up\"` "
+                                            "their w, h and q snap like a request's", parse=_presets)
     snap: str = setting("up", "a `w`/`h` not on the lists is served as the next allowed size up (capped at the "
                         "largest) and a `q` as the nearest allowed; `off`: 400", choices=("up", "off"))
+    crop_steps: int = setting(100, "`fp` and `crop` are multiples of 1/N of the original's width and height "
+                              "(100: two decimals); bounds the crops a URL can ask for (see Crops)", maximum=1000)
+    backgrounds: tuple[str, ...] = setting((crops.TRANSPARENT, "ffffff", "000000"),
+                                           "allowed `bg` of `fit=pad`: `rrggbb` colours (`#` optional) or `transparent` "
+                                           "(without `bg`: `render.background`)", check=_backgrounds)
 
 
 @dataclass(frozen=True)
@@ -226,6 +258,17 @@ class EncoderSettings:
     avif_speed: int = setting(9, "libavif speed, small to fast (9: 2.5x faster than 8, files 1% larger)",
                               minimum=0, maximum=10)
     png_compress_level: int = setting(6, "zlib level", minimum=0, maximum=9)
+
+
+@dataclass(frozen=True)
+class FocusSettings:
+    """Where `g=auto` crops: faces, else the most salient area, found once per image at upload."""
+
+    detect_size: int = setting(384, "faces and saliency are looked for in a copy of about this many px squared "
+                               "(any aspect)", minimum=64, maximum=2048)
+    min_face: int = setting(20, "smallest face found, in px of that copy", minimum=12, maximum=512)
+    face_neighbors: int = setting(5, "overlapping detections a face needs (higher: fewer false faces, more "
+                                  "missed)", maximum=20)
 
 
 @dataclass(frozen=True)
@@ -292,6 +335,7 @@ class Settings:
     cache: CacheSettings = CacheSettings()
     variants: VariantSettings = VariantSettings()
     encoders: EncoderSettings = EncoderSettings()
+    focus: FocusSettings = FocusSettings()
     sanitize: SanitizeSettings = SanitizeSettings()
     security: SecuritySettings = SecuritySettings()
     fetch: FetchSettings = FetchSettings()
@@ -332,8 +376,14 @@ def _presets_on_the_lists(v: VariantSettings, given: Mapping[str, Any], name: st
     for preset, p in v.presets.items():
         misfits = [f"{k}: {value!r} is not in {name}.{listed}" for k, value, allowed, listed in (
             ("w", p.w, v.widths, "widths"), ("h", p.h, v.heights, "heights"),
-            ("fmt", p.fmt, v.formats, "formats"), ("q", p.q, v.qualities, "qualities"))
+            ("fmt", p.fmt, v.formats, "formats"), ("q", p.q, v.qualities, "qualities"),
+            ("bg", p.bg, v.backgrounds, "backgrounds"))
             if value is not None and value not in allowed and k not in snapped]
+        for k, parse in (("fp", lambda t: crops.fractions(t, 2, v.crop_steps)),
+                         ("crop", lambda t: crops.crop_box(t, v.crop_steps))):
+            written = getattr(p, k)
+            if written is not None:
+                _crop_word(f"{name}.presets.{preset}.{k}", written, parse)
         if not misfits:
             kept[preset] = p
         elif "presets" in given:

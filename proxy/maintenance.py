@@ -15,12 +15,16 @@ import itertools
 from dataclasses import dataclass, field
 
 from proxy import keys
-from proxy.config import FITS, Settings
-from proxy.imaging.geometry import plan
+from proxy.config import Settings
 from proxy.imaging.render import default_quality
-from proxy.service import ImageMeta, is_animated
+from proxy.service import ImageMeta, is_animated, pad_colour, plan_request
 from proxy.storage import Store
 from proxy.variants import parse_query
+
+
+# The fits listed for every size. Gravities, focal points, crop boxes and pads are too many to list
+# (see Crops in the README): gc drops those variants unless a preset makes them; they render again.
+LISTED_FITS = ("inside", "cover")
 
 
 @dataclass
@@ -36,7 +40,7 @@ def _requests(settings: Settings) -> list[list[tuple[str, str]]]:
     sizes: list[list[tuple[str, str]]] = [[]]
     for w, h in itertools.product([None, *v.widths], [None, *v.heights]):
         pairs = [(name, str(value)) for name, value in (("w", w), ("h", h)) if value is not None]
-        sizes += [pairs + [("fit", fit)] for fit in FITS] if pairs else []
+        sizes += [pairs + [("fit", fit)] for fit in LISTED_FITS] if pairs else []
     sizes += [[("p", name)] for name in v.presets]
     return [size + ([("dpr", f"{d:g}")] if d != 1 else []) for size in sizes for d in v.dprs]
 
@@ -44,12 +48,10 @@ def _requests(settings: Settings) -> list[list[tuple[str, str]]]:
 def allowed_names(meta: ImageMeta, settings: Settings, requests: list[list[tuple[str, str]]]) -> set[str]:
     """The names of every variant of `meta` that the current config can still produce."""
     v = settings.variants
-    geometries = set()
-    for pairs in requests:
-        r = parse_query(pairs, v)
-        geometries.add(plan(meta.width, meta.height, r.w, r.h, r.fit))
+    parsed = [parse_query(pairs, v) for pairs in requests]
     names = set()
     for fmt in v.formats:
+        geometries = {plan_request(meta, r, meta.focus, pad_colour(r, fmt, settings.render)) for r in parsed}
         qualities = {default_quality(settings.encoders, fmt), *v.qualities}
         animated = is_animated(settings, meta, fmt)
         names |= {keys.variant_name(g, fmt, q, animated) for g in geometries for q in qualities}

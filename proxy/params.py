@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p"}
-KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p")
+PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p",
+                 "gravity": "g", "background": "bg"}
+KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p", "g", "fp", "crop", "bg")
 
 
 class BadParameter(ValueError):

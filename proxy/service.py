@@ -13,16 +13,17 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 from cachetools import LRUCache, TLRUCache
 
-from proxy import keys, metrics
+from proxy import crops, keys, metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
-from proxy.config import RenderSettings, Settings
+from proxy.config import FocusSettings, RenderSettings, Settings
 from proxy.formats import FORMATS
-from proxy.imaging.geometry import Geometry, plan
+from proxy.imaging.focus import Focus, find_focus
+from proxy.imaging.geometry import Colour, Geometry, plan
 from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
@@ -59,6 +60,7 @@ class ImageMeta:
     has_alpha: bool
     created: float
     work: tuple[tuple[int, int], ...] = ()  # sizes of the working copies (see imaging.working)
+    focus: Focus | None = None  # where g=auto crops; None in stores written before it was found at upload
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -67,6 +69,7 @@ class ImageMeta:
     def from_json(cls, data: bytes) -> ImageMeta:
         fields = json.loads(data)
         fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
+        fields["focus"] = Focus.from_dict(fields["focus"]) if fields.get("focus") else None
         return cls(**fields)
 
 
@@ -106,10 +109,35 @@ def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
     return body, time.perf_counter() - started
 
 
-def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCopy]]:
-    """The upload's CPU work, in one pool job: sanitize, then derive the working copies."""
+def detection_level(work: tuple[tuple[int, int], ...], settings: FocusSettings) -> int | None:
+    """The working copy the focal point is found in: the smallest with at least focus.detect_size²
+    pixels (None: the original). At upload and later alike, so both find the same point."""
+    fits = [i for i, (w, h) in enumerate(work) if w * h >= settings.detect_size ** 2]
+    return min(fits, key=lambda i: work[i][0] * work[i][1]) if fits else None
+
+
+def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCopy], Focus]:
+    """The upload's CPU work, in one pool job: sanitize, derive the working copies, find the focal point."""
     clean = sanitize(data, settings.sanitize, settings.limits)
-    return clean, make_working_copies(clean.data, settings.render.working_sizes)
+    work = make_working_copies(clean.data, settings.render.working_sizes)
+    level = detection_level(tuple((w.width, w.height) for w in work), settings.focus)
+    return clean, work, find_focus(clean.data if level is None else work[level].data, settings.focus)
+
+
+def pad_colour(r: VariantRequest, fmt: str, render: RenderSettings) -> Colour | None:
+    """fit=pad's canvas for a variant in `fmt`: bg=, else render.background; transparent only where
+    the format keeps alpha (else the background it would be flattened onto: the same pixels, one key)."""
+    colour = crops.colour(r.bg) if r.bg else render.background
+    return render.background if colour is None and FORMATS[fmt].transparency == "none" else colour
+
+
+def plan_request(meta: ImageMeta, r: VariantRequest, focus: Focus | None, pad: Colour | None) -> Geometry:
+    """The output of `r` for this image: fp= or the image's focal point (g=auto) place a cover
+    crop, else the compass gravity; `pad` is the canvas colour of fit=pad (None: transparent)."""
+    point = r.fp or ((focus.x, focus.y) if focus and r.g == crops.AUTO else None)
+    gravity = "center" if r.g == crops.AUTO else r.g
+    return plan(meta.width, meta.height, r.w, r.h, r.fit, region=r.crop, gravity=gravity, focus=point,
+                background=pad)
 
 
 def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
@@ -160,6 +188,8 @@ class ImageService:
                                    settings.rate_limits.miss_burst)
         # Keyed by id alone: ids are content hashes, so a placeholder never goes stale.
         self._previews: LRUCache[str, bytes] = LRUCache(maxsize=PREVIEWS_KEPT)
+        self._focus: LRUCache[str, Focus] = LRUCache(maxsize=PREVIEWS_KEPT)  # found after upload, likewise
+        self._finding: SingleFlight[Focus] = SingleFlight()
         self.renders = 0
         self.store_write_errors = 0
 
@@ -167,16 +197,19 @@ class ImageService:
 
     async def ingest(self, data: bytes) -> tuple[ImageMeta, bool]:
         """Validate and sanitize `data`, store it once; return (meta, created)."""
-        clean, work = await self.pool.run(prepare, data, self.settings)
+        clean, work, focus = await self.pool.run(prepare, data, self.settings)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
         existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
         if existing is not None:
-            meta = self._trust(ImageMeta.from_json(existing)).meta
+            meta = ImageMeta.from_json(existing)
+            if meta.focus is None:  # stored before focal points: keep the one just found (an authorised write)
+                meta = replace(meta, focus=focus)
+                await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
             metrics.UPLOADS.labels("existing").inc()
-            return meta, False
+            return self._trust(meta).meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
-                         created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
+                         created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work), focus=focus)
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
         # Blobs never change under their key; the metadata goes away on delete, so no reader may keep it.
@@ -208,6 +241,27 @@ class ImageService:
         raw = await self.store.get(keys.metadata(image_id))
         return self._trust(ImageMeta.from_json(raw)) if raw is not None else None
 
+    async def focus(self, meta: ImageMeta) -> Focus:
+        """The image's focal point: from its metadata, or, for an image stored before focal points
+        were found at upload, found now in the same copy the upload would have used (so it is the
+        same point) and kept in memory. Never written back on this read path: a read must not
+        race a delete into resurrecting metadata; uploading the same bytes again stores it."""
+        if meta.focus is not None:
+            return meta.focus
+        found = self._focus.get(meta.id)
+        if found is None:
+            found, _ = await self._finding.run(meta.id, lambda: self._find_focus(meta))
+        return found
+
+    async def _find_focus(self, meta: ImageMeta) -> Focus:
+        level = detection_level(meta.work, self.settings.focus)
+        source = keys.original(meta.id) if level is None else keys.working_copy(meta.id, meta.work[level])
+        data = await self.store.get(source)
+        if data is None:
+            raise NotFound(meta.id)
+        found = self._focus[meta.id] = await self.pool.run(find_focus, data, self.settings.focus)
+        return found
+
     async def meta(self, image_id: str) -> ImageMeta | None:
         record = await self._trusted_meta(image_id)
         return record.meta if record is not None else None
@@ -232,11 +286,15 @@ class ImageService:
         meta = record.meta
         r = self.settings.render
         animation = keeps_animation(r, meta)
-        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
+        clear_pad = request.fit == "pad" and request.bg == crops.TRANSPARENT
+        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha or clear_pad,
+                                         animation)
         animated = is_animated(self.settings, meta, fmt)
-        geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
-        if request.max_pixels is not None and geometry.width * geometry.height > request.max_pixels:
-            raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
+        focus = await self.focus(meta) if request.g == crops.AUTO and request.fp is None else None
+        geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
+        out_w, out_h = geometry.output
+        if request.max_pixels is not None and out_w * out_h > request.max_pixels:
+            raise BadParameter(f"the output would be {out_w}x{out_h}, over the "
                                f"{request.max_pixels}-pixel hard cap for signed URLs")
         quality = self.quality_for(fmt, request.q)
         key = keys.variant_name(geometry, fmt, quality, animated)

@@ -17,8 +17,9 @@ from proxy.config import Settings
 from proxy.formats import FORMATS, OUTPUT_FORMATS
 from proxy.markup import candidates, fallback_width, picture_html, srcset
 from proxy.negotiate import pick_format
-from proxy.service import ImageMeta, is_animated, keeps_animation
+from proxy.service import ImageMeta, is_animated, keeps_animation, plan_request
 from proxy.signing import sign_url
+from proxy.variants import parse_query
 
 
 def base_url(request: Request) -> str:
@@ -43,6 +44,39 @@ def picture_formats(meta: ImageMeta, settings: Settings) -> tuple[str, ...]:
     return (*sources, pick_format("", allowed, meta.has_alpha))
 
 
+def sizes_for(width: int) -> str:
+    """The `sizes` of an image shown at most `width` CSS pixels wide: never wider than it is at 1x."""
+    return f"(max-width: {width}px) 100vw, {width}px"
+
+
+def preset_candidates(meta: ImageMeta, settings: Settings, preset: str) -> list[tuple[str, tuple[int, int]]]:
+    """(query, output size) of a preset at each allowed density whose output is larger than the last
+    (images are never enlarged, so high densities of a small image add nothing). The preset's own
+    parameters (g, fp, crop, fit=pad, bg) travel inside p=, so every candidate crops alike."""
+    found: list[tuple[str, tuple[int, int]]] = []
+    for dpr in settings.variants.dprs:
+        query = f"p={preset}" + (f"&dpr={dpr:g}" if dpr != 1 else "")
+        request = parse_query([tuple(pair.split("=")) for pair in query.split("&")], settings.variants)
+        size = plan_request(meta, request, None, None).output  # focus and colour move pixels, not the size
+        if not found or size[0] > found[-1][1][0]:
+            found.append((query, size))
+    return found
+
+
+def preset_documents(meta: ImageMeta, settings: Settings, link: Linker,
+                     formats: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Per preset: a srcset per format over the densities, and a <picture> of them at the 1x size."""
+    documents = {}
+    for preset in sorted(settings.variants.presets):
+        found = preset_candidates(meta, settings, preset)
+        srcsets = {fmt: ", ".join(f"{link(f'{query}&fmt={fmt}')} {size[0]}w" for query, size in found)
+                   for fmt in formats}
+        width, height = found[0][1]
+        picture = picture_html(srcsets, link(f"{found[0][0]}&fmt={formats[-1]}"), sizes_for(width), width, height)
+        documents[preset] = {"srcset": srcsets, "picture": picture}
+    return documents
+
+
 class Linker:
     """Absolute image URLs for one document, signed with the first key when signing is on."""
 
@@ -60,10 +94,12 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     link = Linker(request, meta.id)
     widths = candidates(settings.variants.widths, meta.width)
-    srcsets = {fmt: srcset(link, widths, f"fmt={fmt}") for fmt in picture_formats(meta, settings)}
+    formats = picture_formats(meta, settings)
+    srcsets = {fmt: srcset(link, widths, f"fmt={fmt}") for fmt in formats}
     fallback = list(srcsets)[-1]
-    sizes = f"(max-width: {meta.width}px) 100vw, {meta.width}px"  # never wider than the original
-    preview = await request.app.state.service.preview(meta)
+    service = request.app.state.service
+    preview = await service.preview(meta)
+    focus = await service.focus(meta)
     return {
         "id": meta.id,
         "width": meta.width,
@@ -75,7 +111,9 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "url": link(),
         "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
         "srcset": srcsets,
-        "picture": picture_html(srcsets, link(f"w={fallback_width(widths)}&fmt={fallback}"), sizes, meta.width,
-                                meta.height),
+        "picture": picture_html(srcsets, link(f"w={fallback_width(widths)}&fmt={fallback}"), sizes_for(meta.width),
+                                meta.width, meta.height),
+        "presets": preset_documents(meta, settings, link, formats),
         "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
+        "focus": focus.to_dict(),
     }

@@ -86,7 +86,7 @@ def render(original: bytes, job: RenderJob) -> bytes:
         with memory_gate(im.width * im.height):
             im.load()
             im = _resize(resizable(im), job.geometry, box)
-        im = _output_mode(to_srgb(im, icc), job.fmt, job.background)
+        im = _output_mode(padded(to_srgb(im, icc), job.geometry), job.fmt, job.background)
         return _encode(im, job)
 
 
@@ -120,6 +120,18 @@ def _resize(im: Image.Image, g: Geometry, box: tuple[float, float, float, float]
     return im.resize((g.width, g.height), Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
 
 
+def padded(im: Image.Image, g: Geometry) -> Image.Image:
+    """The resized image centred on fit=pad's canvas: opaque in its colour (the image's own
+    transparency composited onto it), or transparent, keeping the image's alpha."""
+    if g.pad is None:
+        return im
+    colour = g.pad.colour
+    canvas = Image.new("RGBA", g.output, (0, 0, 0, 0) if colour is None else (*colour, 255))
+    rgba = im.convert("RGBA")
+    canvas.alpha_composite(rgba, g.offset)
+    return canvas if colour is None else canvas.convert("RGB")
+
+
 def _flatten(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     rgba = im.convert("RGBA")
     flat = Image.new("RGB", rgba.size, background)
@@ -151,7 +163,7 @@ def _render_animation(im: Image.Image, icc: bytes | None, job: RenderJob) -> byt
     for frame in ImageSequence.Iterator(im):
         durations.append(int(frame.info.get("duration") or 100))
         rgba = frame.convert("RGBA")
-        resized = to_srgb(_resize(rgba, g, g.crop or (0, 0, *rgba.size)), icc)
+        resized = padded(to_srgb(_resize(rgba, g, g.crop or (0, 0, *rgba.size)), icc), g)
         # Frames keep RGBA where the format has an alpha channel; the others reduce it as for a still.
         keeps_alpha = FORMATS[job.fmt].transparency == "alpha"
         frames.append(resized if keeps_alpha else _output_mode(resized, job.fmt, job.background))

@@ -39,12 +39,21 @@ class WorkingCopy:
     height: int
 
 
+_SUBPIXEL = 0.5  # a level's crop this much smaller than the output still counts as containing it
+
+
 def from_working_copy(g: Geometry, original: tuple[int, int],
                       levels: tuple[tuple[int, int], ...]) -> tuple[int, Geometry] | None:
-    """(index of the smallest level containing the output, `g` re-expressed for it), or None."""
+    """(index of the smallest level containing the output, `g` re-expressed for it), or None.
+
+    A level contains the output when the source box (the crop, else the whole image) has at
+    least the output's pixels in it, so a small crop box of a large photo is taken from a
+    level (or the original) that is sharp enough, never enlarged from a small one."""
+    x0, y0, x1, y1 = g.crop or (0, 0, *original)
     for index, (w, h) in sorted(enumerate(levels), key=lambda item: item[1][0] * item[1][1]):
-        if g.width <= w and g.height <= h:
-            return index, g.scaled(w / original[0], h / original[1])
+        sx, sy = w / original[0], h / original[1]
+        if (x1 - x0) * sx >= g.width - _SUBPIXEL and (y1 - y0) * sy >= g.height - _SUBPIXEL:
+            return index, g.scaled(sx, sy)
     return None
 
 

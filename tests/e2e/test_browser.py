@@ -122,4 +122,8 @@ def test_demo_page_uploads_and_shows_the_variants(server: Server, corpus: Path, 
                if img["currentSrc"] in responses and "fmt=" in img["currentSrc"]}
     assert {"image/avif", "image/webp", "image/jpeg"} <= formats
     assert shown["placeholder"]["naturalWidth"] == 16
+    # the square crop side by side: around the centre and around the focal point (g=auto)
+    crops = sorted(img["currentSrc"].endswith("&g=auto") for img in report["images"] if "fit=cover" in img["currentSrc"])
+    assert crops == [False, True]
+    assert all(img["naturalWidth"] == 240 for img in report["images"] if "fit=cover" in img["currentSrc"])
     assert screenshot.stat().st_size > 10_000

@@ -13,24 +13,13 @@ from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import default_quality
 from proxy.keys import variant_name
 from proxy.negotiate import pick_format
-from proxy.variants import BadParameter, VariantRequest, parse_query
+from proxy.variants import VariantRequest, parse_query
+from support.queries import bad, q
 
 # The defaults a config without [variants] gets, built-in presets included.
 V: VariantSettings = parse_settings({}, Path("/srv")).variants
 V_OFF: VariantSettings = parse_settings({"variants": {"snap": "off"}}, Path("/srv")).variants
 ENC = EncoderSettings()
-
-
-def q(query: str, v: VariantSettings = V) -> VariantRequest:
-    """parse_query on a URL-style query string ("w=320&fmt=jpg")."""
-    items = [tuple(part.split("=", 1)) for part in query.split("&")] if query else []
-    return parse_query(items, v)  # type: ignore[arg-type]
-
-
-def bad(query: str, v: VariantSettings = V) -> str:
-    with pytest.raises(BadParameter) as info:
-        q(query, v)
-    return str(info.value)
 
 
 # --------------------------------------------------------------------------- parse_query

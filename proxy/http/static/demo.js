@@ -72,6 +72,17 @@ function showHints(doc) {
   }
 }
 
+// The same square cover crop twice: around the centre, and around the focal point found at upload.
+function showCrops(doc) {
+  const signed = new URL(doc.url).searchParams.has("s");
+  $("crops").hidden = signed; // a signed URL cannot take extra parameters
+  const f = doc.focus;
+  $("focus").textContent = `focal point (${f.x}, ${f.y}) found by ${f.by}` + (f.box ? `, ${f.faces} face(s)` : "");
+  if (signed) return;
+  const square = "w=240&h=240&fit=cover";
+  $("crops").replaceChildren(figure(`${doc.url}?${square}`, "centre"), figure(`${doc.url}?${square}&g=auto`, "g=auto"));
+}
+
 async function upload(event) {
   event.preventDefault();
   const file = $("file").files[0];
@@ -92,6 +103,7 @@ async function upload(event) {
     showPicture(doc);
     showFormats(doc);
     showHints(doc);
+    showCrops(doc);
     $("document").textContent = JSON.stringify(doc, null, 2);
     $("result").hidden = false;
   } catch (error) {
