@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from proxy import metrics
 from proxy.imaging.errors import ImageRejected, UnsupportedFormat
 from proxy.ratelimit import RateLimited
+from proxy.references import IdempotencyKeyReused, NotHeld
 from proxy.remote import FetchFailed, FetchRefused, FetchTooLarge
 from proxy.service import NotFound
 from proxy.storage import StorageError
@@ -54,6 +55,11 @@ def _mapped(exc: Exception) -> ApiError:
         return ApiError(400, "bad_parameter", str(exc))
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", "no image with that id")
+    if isinstance(exc, NotHeld):  # the same answer for an unknown reference and another token's
+        return ApiError(404, "not_found", "this token holds no such reference to that image")
+    if isinstance(exc, IdempotencyKeyReused):
+        return ApiError(422, "idempotency_key_reused", "this token used that Idempotency-Key for a different "
+                                                       "payload; send a new key with each new upload")
     if isinstance(exc, ImageRejected):
         return ApiError(415 if isinstance(exc, UnsupportedFormat) else 422, exc.code, str(exc))
     if isinstance(exc, RateLimited):
@@ -88,4 +94,4 @@ async def handle(request: Request, exc: Exception) -> Response:
 
 
 HANDLED = (ApiError, BadParameter, NotFound, ImageRejected, Overloaded, WorkTimeout, StorageError, HTTPException,
-           RateLimited, FetchRefused, FetchFailed, FetchTooLarge, Exception)
+           RateLimited, FetchRefused, FetchFailed, FetchTooLarge, NotHeld, IdempotencyKeyReused, Exception)

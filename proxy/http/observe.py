@@ -36,6 +36,8 @@ def route_of(path: str) -> str:
     if path in _OPS:
         return path
     if path.startswith("/img/"):
+        if "/refs/" in path:
+            return "/img/{id}/refs/{ref}"
         return "/img/{id}/meta" if path.endswith("/meta") else "/img/{id}"
     if path.startswith("/static/"):
         return "/static"
