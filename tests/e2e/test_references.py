@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.server
 import io
 import json
 import random
@@ -213,6 +214,56 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_reference(srv: S
         assert keys.idempotency("shop", ref) not in srv.stored_files()  # the record goes with its reference
         again = upload(c, photo(6), "shop", **{"idempotency-key": key})  # so the key is free again
         assert again.status_code == 201 and again.json()["id"] != image
+
+
+def test_a_retry_sent_while_the_first_attempt_runs_shares_its_reference(srv: Server) -> None:
+    """The derived handle: concurrent attempts with one key write the same reference object."""
+    key, data = str(uuid.uuid4()), photo(17)
+
+    async def both() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
+            return await asyncio.gather(*(c.post("/img", content=data, headers=bearer("shop") | {
+                "idempotency-key": key}) for _ in range(4)))
+
+    answers = asyncio.run(both())
+    assert {r.status_code for r in answers} <= {200, 201} and 201 in {r.status_code for r in answers}
+    assert len({(r.json()["id"], r.json()["ref"]) for r in answers}) == 1
+    with srv.client() as c:
+        assert held(c, answers[0].json()["id"], "shop") == [answers[0].json()["ref"]]
+
+
+class Origin(http.server.BaseHTTPRequestHandler):
+    """A web server on loopback to import from: /<seed>.jpg is photo(seed)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = photo(int(self.path.strip("/").removesuffix(".jpg")))
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_import_retried_with_its_key_must_name_the_same_url(make_server: Any) -> None:
+    """For `{"url": ...}` the payload a key is bound to is the URL (the remote's bytes may change)."""
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{origin.server_address[1]}"
+    importer = make_server(auth=AUTH, fetch={"allowed_hosts": ["127.0.0.1"], "allowed_networks": ["127.0.0.1/32"]})
+    try:
+        with importer.client() as c:
+            sent = [c.post("/img", json={"url": f"{base}/{seed}.jpg"}, headers=bearer("blog") | {
+                "idempotency-key": "import-1"}) for seed in (18, 18, 19)]
+    finally:
+        origin.shutdown()
+        origin.server_close()
+    assert [r.status_code for r in sent] == [201, 201, 422]
+    assert sent[0].json()["ref"] == sent[1].json()["ref"] and sent[2].json()["error"] == "idempotency_key_reused"
+    image, ref = sent[0].json()["id"], sent[0].json()["ref"]
+    assert importer.stored_files() == {keys.original(image), keys.metadata(image), keys.working_copy(image, (480, 300)),
+                                       keys.reference(image, "blog", ref), keys.idempotency("blog", ref)}
 
 
 # --------------------------------------------------------------------------- the replacement recipe
