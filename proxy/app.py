@@ -18,7 +18,7 @@ from proxy.config import Settings
 from proxy.http import errors
 from proxy.http.accesslog import AccessLog
 from proxy.http.demo import demo_asset, demo_page
-from proxy.http.images import delete_image, get_image, get_meta
+from proxy.http.images import delete_image, delete_reference, get_image, get_meta
 from proxy.http.observe import Observe
 from proxy.http.ops import healthz, metrics_page, readyz
 from proxy.http.upload import upload
@@ -64,6 +64,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
         Route("/static/{name}", demo_asset, methods=["GET"]),
         Route("/img", upload, methods=["POST"]),
         Route("/img/{id}/meta", get_meta, methods=["GET"]),
+        Route("/img/{id}/refs/{ref}", delete_reference, methods=["DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),

@@ -100,7 +100,9 @@ class StorageSettings:
     s3: S3Settings = S3Settings()
 
 
-_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A name is a folder in the store (refs/<id>/<name>/, see proxy.keys): it starts with a letter or
+# digit, so "." and ".." (and the local store's ".tmp-" files) can never be one.
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_TOKEN_LENGTH = 16
 
 
@@ -111,7 +113,8 @@ def _tokens(name: str, value: Any) -> dict[str, str]:
     seen: dict[str, str] = {}
     for holder, secret in value.items():
         if not _TOKEN_NAME.fullmatch(holder):
-            raise ConfigError(f"{name}.{holder}: a token name is 1-64 letters, digits, '.', '_' or '-'")
+            raise ConfigError(f"{name}.{holder}: a token name is 1-64 letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit")
         secret = text(f"{name}.{holder}", secret)
         if len(secret) < MIN_TOKEN_LENGTH:
             raise ConfigError(f"{name}.{holder}: must be at least {MIN_TOKEN_LENGTH} characters")

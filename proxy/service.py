@@ -1,9 +1,31 @@
-"""The use cases: ingest an upload, serve a variant, describe and delete an image.
+"""The use cases: ingest an upload, serve a variant, describe an image, release references to it.
 
 This is the only module that ties imaging, storage and the caches together.
 Read path, cheapest first: memory LRU -> variant store -> render (single-flight,
 in the bounded work pool) -> write to the variant store -> fill the LRU.
 The store is the source of truth; the LRU is only a cache.
+
+Uploads and deletes go through references (proxy.references): an upload adds one for its
+caller, a delete removes one, and the image goes only with the last. The race that matters
+is an upload of bytes X on one instance while the last reference to X is deleted on another;
+it must never end with a 2xx upload whose image then 404s. The protocol (S3 has no
+transactions, so it relies only on atomic single-object writes and consistent listings):
+
+    upload                                   delete of a reference
+    1. write the reference                   1. delete the reference
+    2. wait while a deletion marker          2. list refs/<id>/: any left -> done
+       of the image is live                  3. write a deletion marker
+    3. metadata or original missing ->       4. list refs/<id>/ again: any -> drop marker, done
+       write original, working copies,       5. delete metadata (the image stops existing),
+       metadata last                            original, working copies, then variants
+    4. answer 2xx                            6. drop the marker
+
+Upload step 1 before 2 and delete step 3 before 4 make each side's write precede its look at
+the other's: either the delete's second listing sees the upload's reference (nothing is
+deleted), or the upload sees the marker and answers only after the delete has finished and
+step 3 has written back what it removed. A marker outlives its lease only when its delete
+crashed or gave up: a delete starts no store call past half its lease, so nothing of it can
+land after the lease (references.lease_for).
 """
 
 from __future__ import annotations
@@ -14,7 +36,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple
+from typing import Awaitable, Callable, NamedTuple
 
 from cachetools import LRUCache, TLRUCache
 
@@ -29,6 +51,7 @@ from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
 from proxy.negotiate import pick_format
 from proxy.ratelimit import TokenBuckets
+from proxy.references import Claim, KeyedUpload, NotHeld, Reference, References, fingerprint, lease_for
 from proxy.remote import Fetcher
 from proxy.storage import IMMUTABLE, NO_STORE, StorageError, Store
 from proxy.variants import BadParameter, VariantRequest
@@ -61,6 +84,9 @@ class ImageMeta:
     created: float
     work: tuple[tuple[int, int], ...] = ()  # sizes of the working copies (see imaging.working)
     focus: Focus | None = None  # where g=auto crops; None in stores written before it was found at upload
+    # Stored before references existed: while no reference is recorded, whoever deletes it first
+    # holds it (README: Migration). Metadata without the field is such an image.
+    legacy: bool = False
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -70,6 +96,7 @@ class ImageMeta:
         fields = json.loads(data)
         fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
         fields["focus"] = Focus.from_dict(fields["focus"]) if fields.get("focus") else None
+        fields.setdefault("legacy", True)
         return cls(**fields)
 
 
@@ -91,6 +118,24 @@ class Memo(NamedTuple):
     modified: int
     size: tuple[int, int]
     expires: float  # the TrustedMeta's
+
+
+async def read_meta(store: Store, image_id: str) -> ImageMeta | None:
+    """The image's metadata from the store itself (no cache), or None: the image does not exist."""
+    raw = await store.get(keys.metadata(image_id))
+    return ImageMeta.from_json(raw) if raw is not None else None
+
+
+async def write_meta(store: Store, meta: ImageMeta) -> None:
+    """Store the metadata: the write that makes an image exist. It goes away on delete, so no reader may keep it."""
+    await store.put(keys.metadata(meta.id), meta.to_json(), "application/json", NO_STORE)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    meta: ImageMeta
+    created: bool  # this upload stored the image (201); else it was stored already (200)
+    ref: str  # the handle of the caller's new reference
 
 
 @dataclass(frozen=True)
@@ -116,7 +161,10 @@ def detection_level(work: tuple[tuple[int, int], ...], settings: FocusSettings) 
     return min(fits, key=lambda i: work[i][0] * work[i][1]) if fits else None
 
 
-def prepare(data: bytes, settings: Settings) -> tuple[Sanitized, list[WorkingCopy], Focus]:
+Prepared = tuple[Sanitized, list[WorkingCopy], Focus]  # an upload's sanitized image, working copies, focal point
+
+
+def prepare(data: bytes, settings: Settings) -> Prepared:
     """The upload's CPU work, in one pool job: sanitize, derive the working copies, find the focal point."""
     clean = sanitize(data, settings.sanitize, settings.limits)
     work = make_working_copies(clean.data, settings.render.working_sizes)
@@ -168,6 +216,7 @@ class ImageService:
         self.settings = settings
         self.store = store
         self.pool = pool
+        self.references = References(store, lease_for(settings.storage))
         self.variants = ByteLRU(settings.cache.memory_bytes)
         # Metadata is trusted for cache.meta_ttl_s, not forever: with several instances on one
         # bucket, a DELETE on one must reach the others within that time. Each record carries
@@ -195,36 +244,62 @@ class ImageService:
 
     # ---------------------------------------------------------------- upload
 
-    async def ingest(self, data: bytes) -> tuple[ImageMeta, bool]:
-        """Validate and sanitize `data`, store it once; return (meta, created)."""
-        clean, work, focus = await self.pool.run(prepare, data, self.settings)
+    async def ingest(self, data: bytes, claim: Claim) -> Ingested:
+        """Validate and sanitize `data`, store it once, add the caller's reference to it."""
+        return await self._ingest(claim, fingerprint("bytes", data), lambda: self._prepare(data))
+
+    async def ingest_url(self, url: str, claim: Claim) -> Ingested:
+        """Fetch `url` under the SSRF rules of proxy.remote, then ingest it like an upload.
+
+        A retry with the same Idempotency-Key must name the same URL (the fetched bytes may change).
+        """
+        async def fetched() -> Prepared:
+            return await self._prepare(await self.fetcher.fetch(url))
+
+        return await self._ingest(claim, fingerprint("url", url.encode()), fetched)
+
+    async def _prepare(self, data: bytes) -> Prepared:
+        return await self.pool.run(prepare, data, self.settings)
+
+    async def _ingest(self, claim: Claim, payload: str, prepared: Callable[[], Awaitable[Prepared]]) -> Ingested:
+        """Upload steps 1-4 of the module doc, after the Idempotency-Key check (which costs one read)."""
+        keyed = claim.idempotency_key is not None
+        first = await self.references.keyed(claim, payload) if keyed else None
+        clean, work, focus = await prepared()
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
-        existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
-        if existing is not None:
-            meta = ImageMeta.from_json(existing)
-            if meta.focus is None:  # stored before focal points: keep the one just found (an authorised write)
-                meta = replace(meta, focus=focus)
-                await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
-            metrics.UPLOADS.labels("existing").inc()
-            return self._trust(meta).meta, False
+        ref = claim.ref()
+        await self.references.add(Reference(image_id, claim.owner, ref, round(time.time(), 3),
+                                            payload if keyed else None))
+        await self.references.wait_for_deletes(image_id)
+        meta, created = await self._ensure_stored(image_id, clean, work, focus)
+        if keyed and first is None:
+            await self.references.remember(claim, KeyedUpload(image_id, payload, created))
+        metrics.UPLOADS.labels("created" if created else "existing").inc()
+        return Ingested(meta, first.created if first is not None else created, ref)
+
+    async def _ensure_stored(self, image_id: str, clean: Sanitized, work: list[WorkingCopy],
+                             focus: Focus) -> tuple[ImageMeta, bool]:
+        """(meta, whether this call wrote it): the image as stored, written now if any of it is missing."""
+        existing = await read_meta(self.store, image_id)  # the store, not a cache: it must be there
+        if existing is not None and await self.store.exists(keys.original(image_id)):
+            if existing.focus is None:
+                # Stored before focal points: keep the one just found. The caller's reference is
+                # already written, so this write cannot bring back an image being deleted.
+                existing = replace(existing, focus=focus)
+                await write_meta(self.store, existing)
+            return self._trust(existing).meta, False
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work), focus=focus)
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
-        # Blobs never change under their key; the metadata goes away on delete, so no reader may keep it.
         await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime, IMMUTABLE)
         for copy in work:
             await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
                                  FORMATS[copy.format].mime, IMMUTABLE)
-        await self.store.put(keys.metadata(image_id), meta.to_json(), "application/json", NO_STORE)
+        await write_meta(self.store, meta)
         self._trust(meta)
-        metrics.UPLOADS.labels("created").inc()
         return meta, True
-
-    async def ingest_url(self, url: str) -> tuple[ImageMeta, bool]:
-        """Fetch `url` under the SSRF rules of proxy.remote, then ingest it like an upload."""
-        return await self.ingest(await self.fetcher.fetch(url))
 
     # ---------------------------------------------------------------- read
 
@@ -238,8 +313,8 @@ class ImageService:
         cached = self._meta.get(image_id)
         if cached is not None:
             return cached
-        raw = await self.store.get(keys.metadata(image_id))
-        return self._trust(ImageMeta.from_json(raw)) if raw is not None else None
+        meta = await read_meta(self.store, image_id)
+        return self._trust(meta) if meta is not None else None
 
     async def focus(self, meta: ImageMeta) -> Focus:
         """The image's focal point: from its metadata, or, for an image stored before focal points
@@ -357,17 +432,75 @@ class ImageService:
         self.variants.put((image_id, key), entry)
         return entry, tier
 
-    # ---------------------------------------------------------------- delete
+    # ---------------------------------------------------------------- references and delete
 
-    async def delete(self, image_id: str) -> None:
-        """Remove the metadata (the image stops existing), the original and every stored variant."""
-        meta = await self.meta(image_id)
-        if meta is None and not await self.store.exists(keys.original(image_id)):
+    async def held(self, image_id: str, owner: str) -> list[str]:
+        """The handles of the references `owner` holds to the image."""
+        return await self.references.held(image_id, owner)
+
+    async def release(self, image_id: str, owner: str, ref: str) -> None:
+        """Remove one reference `owner` holds (NotHeld otherwise); the image goes with the last one."""
+        if not await self.references.holds(image_id, owner, ref):
+            raise NotHeld(ref)
+        await self.references.remove(image_id, owner, ref)
+        await self._remove_if_unheld(image_id)
+
+    async def release_one(self, image_id: str, owner: str) -> None:
+        """DELETE /img/<id>: remove one of the references `owner` holds, so N uploads take N deletes.
+
+        Holding none, the caller may still take a legacy image nobody holds (README: Migration).
+        """
+        held = await self.references.held(image_id, owner)
+        if held:
+            await self.release(image_id, owner, held[0])
+            return
+        meta = await read_meta(self.store, image_id)
+        if meta is None:
             raise NotFound(image_id)
-        await self.store.delete(keys.metadata(image_id))
+        if not (meta.legacy and await self._remove_if_unheld(image_id, legacy_too=True)):
+            raise NotHeld(image_id)
+
+    async def purge(self, image_id: str) -> None:
+        """Admins: remove every reference, then the image (an upload that lands meanwhile keeps it)."""
+        holders = await self.references.holders(image_id)
+        if not holders and not (await self.store.exists(keys.metadata(image_id))
+                                or await self.store.exists(keys.original(image_id))):
+            raise NotFound(image_id)
+        for owner, ref in holders:
+            await self.references.remove(image_id, owner, ref)
+        await self._remove_if_unheld(image_id, legacy_too=True)
+
+    async def _remove_if_unheld(self, image_id: str, legacy_too: bool = False) -> bool:
+        """Delete the image when no reference holds it (steps 2-6 of the module doc); True if it went.
+
+        A legacy image is kept unless `legacy_too`: its holders were never recorded.
+        """
+        if await self.references.holders(image_id):
+            return False
+        deadline = time.monotonic() + self.references.lease_s / 2  # before the marker's own time is taken
+        marker = await self.references.begin_delete(image_id)
+        try:
+            if await self.references.holders(image_id):
+                return False  # an upload came in: its reference keeps the image
+            meta = await read_meta(self.store, image_id)
+            if meta is not None and meta.legacy and not legacy_too:
+                return False
+            doomed = [keys.metadata(image_id), keys.original(image_id),
+                      *(keys.working_copy(image_id, size) for size in (meta.work if meta else ()))]
+            for key in doomed:  # the metadata first: from then on the image does not exist
+                if time.monotonic() > deadline:  # an upload may soon take the marker for abandoned
+                    log.warning("delete of %s stopped before %s, past half its lease; gc reports what is left",
+                                image_id, key)
+                    return False
+                await self.store.delete(key)
+            await self.store.delete_prefix(keys.variant_prefix(image_id))  # even late: variants render again
+            self._forget(image_id)
+            return meta is not None
+        finally:
+            await self.references.end_delete(marker)
+
+    def _forget(self, image_id: str) -> None:
+        """Drop this process's memory of the image (other instances' expires with cache.meta_ttl_s)."""
         self._meta.pop(image_id, None)
-        await self.store.delete(keys.original(image_id))
-        for size in meta.work if meta else ():
-            await self.store.delete(keys.working_copy(image_id, size))
-        await self.store.delete_prefix(keys.variant_prefix(image_id))
+        self._previews.pop(image_id, None)
         self.variants.drop_image(image_id)

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from proxy import metrics
 from proxy.imaging.errors import ImageRejected, UnsupportedFormat
 from proxy.ratelimit import RateLimited
+from proxy.references import IdempotencyKeyReused, NotHeld
 from proxy.remote import FetchFailed, FetchRefused, FetchTooLarge
 from proxy.service import NotFound
 from proxy.storage import StorageError
@@ -99,6 +100,9 @@ RULES: dict[type[Exception], Rule] = {
     ApiError: Rule(attrgetter("status"), attrgetter("code"), attrgetter("detail"), attrgetter("headers")),
     BadParameter: Rule(400, "bad_parameter"),
     NotFound: Rule(404, "not_found", "no image with that id"),
+    NotHeld: Rule(404, "not_found", "this token holds no such reference to that image"),  # unknown or another's
+    IdempotencyKeyReused: Rule(422, "idempotency_key_reused", "this token used that Idempotency-Key for a different "
+                                                              "payload; send a new key with each new upload"),
     UnsupportedFormat: Rule(415, attrgetter("code")),
     ImageRejected: Rule(422, attrgetter("code")),  # every other rejection names its own code
     RateLimited: Rule(429, "rate_limited", headers=_retry_after),

@@ -1,8 +1,14 @@
-"""POST /img: read a bounded body (raw or multipart), hand the bytes to the service."""
+"""POST /img: read a bounded body (raw or multipart), hand the bytes to the service for the caller.
+
+The answer carries the caller's new reference (`ref`) next to the image's id. An
+`Idempotency-Key` header (IETF httpapi draft) makes a retry after a lost answer return
+the same reference instead of adding one; keys are scoped to the token.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import AsyncIterator
 
 from starlette.datastructures import UploadFile
@@ -13,7 +19,13 @@ from starlette.responses import JSONResponse
 from proxy.http.auth import client_id, require_identity
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
+from proxy.references import Claim
 from proxy.service import ImageService
+
+IDEMPOTENCY_KEY = "idempotency-key"
+MAX_KEY_LENGTH = 255
+_BARE_KEY = re.compile(r"[!#-~]+")  # visible ASCII but '"': what clients send unquoted (Stripe-style)
+_QUOTED_KEY = re.compile(r'"((?:[ !#-\[\]-~]|\\[\\"])+)"')  # a Structured Fields sf-string, as the draft says
 
 
 def _too_large(limit: int) -> ApiError:
@@ -70,19 +82,36 @@ def url_from_json(body: bytes) -> str:
     return str(document["url"])
 
 
+def parse_idempotency_key(values: list[str]) -> str | None:
+    """The Idempotency-Key from its header values: quoted (`"abc"`, the draft's sf-string) or bare
+    (`abc`, as many clients send it); None without the header, 400 for anything else."""
+    if not values:
+        return None
+    value = values[0].strip()
+    quoted = _QUOTED_KEY.fullmatch(value)
+    if quoted:
+        key: str | None = re.sub(r"\\(.)", r"\1", quoted.group(1))
+    else:
+        key = value if _BARE_KEY.fullmatch(value) else None
+    if len(values) > 1 or key is None or len(key) > MAX_KEY_LENGTH:
+        raise ApiError(400, "bad_idempotency_key", f"Idempotency-Key must be one value of 1 to {MAX_KEY_LENGTH} "
+                                                   'visible ASCII characters, e.g. "4f2c1e0a-..." (a UUID)')
+    return key
+
+
 async def upload(request: Request) -> JSONResponse:
     """An image as the raw body, as multipart field `file`, or {"url": ...} to import it from the web."""
     settings = request.app.state.settings
     service: ImageService = request.app.state.service
-    require_identity(request)
+    claim = Claim(require_identity(request).name, parse_idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY)))
     service.uploads.take(client_id(request))  # before reading a byte of the body
     body = await read_limited(request, settings.limits.max_upload_bytes)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        meta, created = await service.ingest(await file_from_multipart(request, body))
+        result = await service.ingest(await file_from_multipart(request, body), claim)
     elif content_type.startswith("application/json"):
-        meta, created = await service.ingest_url(url_from_json(body))
+        result = await service.ingest_url(url_from_json(body), claim)
     else:
-        meta, created = await service.ingest(body)
-    return JSONResponse(await image_document(request, meta), status_code=201 if created else 200,
-                        headers=api_headers("no-store"))
+        result = await service.ingest(body, claim)
+    return JSONResponse(await image_document(request, result.meta) | {"ref": result.ref},
+                        status_code=201 if result.created else 200, headers=api_headers("no-store"))

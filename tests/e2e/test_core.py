@@ -81,7 +81,8 @@ def test_unrotated_jpeg_is_stored_losslessly(uploaded: dict[str, Any], server: S
     assert stored.tobytes() == source.tobytes()
 
 
-def test_same_upload_twice_returns_same_id_and_writes_nothing(server: Server, corpus: Path) -> None:
+def test_same_upload_twice_returns_same_id_and_writes_only_a_reference(server: Server, corpus: Path) -> None:
+    """The image is stored once; each upload adds only its caller's reference (README: References)."""
     data = (corpus / "photos/reconyx_trailcam.jpg").read_bytes()
     with server.client() as c:
         first = c.post("/img", files={"file": ("a.jpg", data, "image/jpeg")})
@@ -91,7 +92,11 @@ def test_same_upload_twice_returns_same_id_and_writes_nothing(server: Server, co
         again_multipart = c.post("/img", files={"file": ("other-name.png", data, "image/png")})
     assert again_raw.status_code == 200 and again_multipart.status_code == 200
     assert again_raw.json()["id"] == again_multipart.json()["id"] == first.json()["id"]
-    assert server.stored_versions() == before
+    after = server.stored_versions()
+    assert {k: v for k, v in after.items() if k in before} == before
+    added = [keys.parse_reference(k) for k in after.keys() - before.keys()]
+    assert sorted((image, ref) for image, _, ref in added) == sorted(
+        (first.json()["id"], r.json()["ref"]) for r in (again_raw, again_multipart))
 
 
 # --------------------------------------------------------------------------- variants
@@ -301,7 +306,10 @@ def test_body_over_the_limit_is_413_before_it_is_read(make_server: Any, corpus: 
         assert_error(c.post("/img", content=chunked()), 413, "payload_too_large")  # counted while streaming
         ok = c.post("/img", content=(corpus / "hostile/jpeg_empty_exif.jpg").read_bytes())
         assert ok.status_code == 201
-    assert srv.stored_files() == {keys.original(ok.json()["id"]), keys.metadata(ok.json()["id"])}
+    image = ok.json()["id"]
+    refs = {k for k in srv.stored_files() if k.startswith(keys.references(image))}
+    assert [keys.parse_reference(k)[2] for k in refs] == [ok.json()["ref"]]  # the upload's reference
+    assert srv.stored_files() - refs == {keys.original(image), keys.metadata(image)}
 
 
 def test_too_many_frames_is_422(make_server: Any, corpus: Path) -> None:
@@ -427,7 +435,7 @@ def test_meta_endpoint(uploaded: dict[str, Any], server: Server) -> None:
     with server.client() as c:
         r = c.get(f"/img/{doc['id']}/meta")
     assert r.status_code == 200
-    assert r.json() == doc
+    assert r.json() == {name: value for name, value in doc.items() if name != "ref"}  # the upload's own reference
     assert r.headers["cache-control"].startswith("public")
 
 

@@ -279,7 +279,7 @@ def small_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (160, 120))
 def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
     """What the service writes: blobs (the original, its working copies, variants) are immutable
-    for a CDN reading the bucket; the metadata, which a delete removes, is no-store."""
+    for a CDN reading the bucket; the metadata and the upload's reference, which deletes remove, are no-store."""
     prefix = f"t-{uuid.uuid4().hex[:8]}"
     s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": prefix}
     server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}).start()
@@ -298,6 +298,9 @@ def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path
                 keys.metadata(image_id): ("application/json", NO_STORE),
                 keys.variant(image_id, "64x45-q80.webp"): ("image/webp", IMMUTABLE)}
     expected |= {keys.working_copy(image_id, (w, h)): ("image/jpeg", IMMUTABLE) for w, h in meta["work"]}
+    refs = [key for key in heads if key.startswith(keys.references(image_id))]
+    assert len(refs) == 1
+    expected[refs[0]] = ("application/json", NO_STORE)
     assert {key: (h["ContentType"], h["CacheControl"]) for key, h in heads.items()} == expected
 
 

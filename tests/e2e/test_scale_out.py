@@ -14,7 +14,7 @@ import io
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from PIL import Image
 from support.servers import Server, new_server
 from proxy import keys
 from proxy.config import S3Settings, parse_settings
+from proxy.references import Claim
 from proxy.service import ImageService, NotFound
 from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
@@ -150,21 +151,21 @@ def test_upload_during_an_outage_is_503_and_stores_nothing(tmp_path_factory: pyt
 
 
 class FlakyStore:
-    """A real S3Store whose puts fail for keys matching `fail_when` (an S3 outage at that moment)."""
+    """A real S3Store whose puts fail for keys `fail_when` picks (an S3 outage at that moment)."""
 
-    def __init__(self, inner: S3Store, fail_when: str) -> None:
+    def __init__(self, inner: S3Store, fail_when: Callable[[str], bool]) -> None:
         self.inner, self.fail_when = inner, fail_when
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
-        if self.fail_when in key:
+        if self.fail_when(key):
             raise StorageError(f"injected failure writing {key}")
         await self.inner.put(key, data, content_type, cache_control)
 
 
-def service_on(moto: MotoServer, fail_when: str) -> tuple[ImageService, S3Store]:
+def service_on(moto: MotoServer, fail_when: Callable[[str], bool]) -> tuple[ImageService, S3Store]:
     settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": moto.bucket}}}, Path("."))
     store = S3Store(S3Settings(bucket=moto.bucket, endpoint_url=moto.endpoint,
                                prefix=f"faults-{uuid.uuid4().hex[:8]}/"), 4)
@@ -178,18 +179,18 @@ def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
     data = (corpus / "photos/orientation_3.jpg").read_bytes()
 
     async def scenario() -> None:
-        broken, store = service_on(shared_moto, ".json")
+        broken, store = service_on(shared_moto, lambda key: keys.parse_metadata(key) is not None)
         with pytest.raises(StorageError):
-            await broken.ingest(data)
+            await broken.ingest(data, Claim("shop"))
         healthy = ImageService(broken.settings, store, broken.pool)
-        image_id = (await healthy.ingest(data))[0].id  # a retry works, and is a new image (201)
+        image_id = (await healthy.ingest(data, Claim("shop"))).meta.id  # a retry works, and is a new image (201)
         await store.delete(keys.metadata(image_id))  # the state the failed upload left
         for service in (broken, healthy):
             service._meta.clear()
             with pytest.raises(NotFound):
                 await service.variant(image_id, VariantRequest(w=64, h=None, fit="inside", fmt="webp", q=None), "")
-        meta, created = await healthy.ingest(data)
-        assert created and meta.id == image_id
+        again = await healthy.ingest(data, Claim("shop"))
+        assert again.created and again.meta.id == image_id
         await store.close()
 
     asyncio.run(scenario())
@@ -201,8 +202,8 @@ def test_variant_that_cannot_be_stored_is_still_served_and_counted(
         monkeypatch.setenv(name, value)
 
     async def scenario() -> None:
-        service, store = service_on(shared_moto, keys.VARIANTS)
-        meta, _ = await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes())
+        service, store = service_on(shared_moto, lambda key: key.startswith(keys.VARIANTS))
+        meta = (await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes(), Claim("shop"))).meta
         variant = await service.variant(meta.id, VariantRequest(w=200, h=None, fit="inside", fmt="webp", q=None), "")
         assert variant.tier == "render" and Image.open(io.BytesIO(variant.entry.body)).size == (200, 133)
         assert service.store_write_errors == 1

@@ -3,6 +3,7 @@ and data folder each, on local disk or on S3 (moto over HTTP), with helpers to r
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -124,6 +125,29 @@ class Server:
         if self.s3 is not None:
             return bytes(self.s3.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read())
         return (self.data / key).read_bytes()
+
+    def put_stored(self, key: str, data: bytes) -> None:
+        """Write an object behind the service's back (a store another version or a crash left)."""
+        if self.s3 is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+            return
+        (self.data / key).parent.mkdir(parents=True, exist_ok=True)
+        (self.data / key).write_bytes(data)
+
+    def delete_stored(self, key: str) -> None:
+        if self.s3 is not None:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+            return
+        (self.data / key).unlink()
+
+    def image_keys(self, image_id: str) -> set[str]:
+        """Every stored key of one image: original, working copies, metadata, variants, references."""
+        return {k for k in self.stored_files() if image_id in k}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`python -m proxy <args> --config <this server's config>`, as an operator runs it."""
+        return subprocess.run([sys.executable, "-m", "proxy", *args, "--config", str(self.config)], cwd=REPO,
+                              capture_output=True, text=True, timeout=120, env=os.environ | self.env)
 
     def variant_files(self, image_id: str) -> list[str]:
         start = keys.variant_prefix(image_id)

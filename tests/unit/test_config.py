@@ -291,6 +291,8 @@ def test_token_of_exactly_16_characters_is_accepted() -> None:
 def test_token_names_secrets_and_admins_are_checked() -> None:
     """A name is an identity: sane characters; one secret per name; admins must be token names."""
     raises_naming("auth.tokens.sh op", {"auth": {"tokens": {"sh op": TOKEN}}})
+    for folder_name in ("..", ".", ".tmp-x", "-shop"):  # a name is a folder in the store (refs/<id>/<name>/)
+        raises_naming(f"auth.tokens.{folder_name}", {"auth": {"tokens": {folder_name: TOKEN}}})
     assert "auth.tokens.shop" in str(raises_naming("auth.tokens.blog",
                                                    {"auth": {"tokens": {"shop": TOKEN, "blog": TOKEN}}}))
     raises_naming("auth.tokens", {"auth": {"tokens": [TOKEN]}})

@@ -17,6 +17,30 @@ def test_layout() -> None:
     assert keys.working_copy(ID, (480, 320)) == f"originals/{ID}.work-480x320"
     assert keys.variant(ID, "400x267-q80.webp") == f"variants/{ID}/400x267-q80.webp"
     assert keys.variant(ID, "x").startswith(keys.VARIANTS)
+    assert keys.reference(ID, "shop", "a" * 26) == f"refs/{ID}/shop/{'a' * 26}.json"
+    assert keys.deletion(ID, 1700000000123, "ab12") == f"deleting/{ID}/1700000000123-ab12.json"
+    assert keys.idempotency("shop", "a" * 26) == f"idempotency/shop/{'a' * 26}.json"
+
+
+def test_reference_prefixes_nest_and_take_no_other_image_or_owner() -> None:
+    """Listing refs/<id>/ counts every holder of one image; refs/<id>/<owner>/ one holder's."""
+    ref = keys.reference(ID, "shop", "r" * 26)
+    assert ref.startswith(keys.held_by(ID, "shop")) and ref.startswith(keys.references(ID))
+    assert ref.startswith(keys.REFS)
+    assert not keys.reference(ID, "shop2", "r" * 26).startswith(keys.held_by(ID, "shop"))
+    assert not keys.reference(ID + "0", "shop", "r" * 26).startswith(keys.references(ID))
+    assert not keys.deletion(ID + "0", 1, "n").startswith(keys.deletions(ID))
+
+
+def test_reference_metadata_and_marker_keys_parse_back() -> None:
+    assert keys.parse_reference(keys.reference(ID, "shop", "r" * 26)) == (ID, "shop", "r" * 26)
+    for other in (keys.metadata(ID), keys.idempotency("shop", "r" * 26), f"refs/{ID}/shop.json"):
+        with pytest.raises(ValueError):
+            keys.parse_reference(other)
+    assert keys.parse_metadata(keys.metadata(ID)) == ID
+    for other in (keys.original(ID), keys.working_copy(ID, (480, 320)), keys.reference(ID, "a", "b")):
+        assert keys.parse_metadata(other) is None
+    assert keys.deletion_started(keys.deletion(ID, 1700000000123, "ab12")) == 1700000000.123
 
 
 def test_an_images_variant_prefix_takes_no_other_image() -> None:
