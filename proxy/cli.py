@@ -2,7 +2,8 @@
 
 `upload`, `warm` and `purge` talk to a running service over HTTP, like any
 client (base URL from --url, else server.public_url, else the configured
-host:port; the token from --token, else the first configured one; URLs are
+host:port; the token from --token, else an admin's, else the first configured one, else
+the service's generated admin token (proxy.credentials); URLs are
 signed when signing keys are configured). `gc` works on the store directly.
 """
 
@@ -16,6 +17,7 @@ from typing import TextIO
 
 import httpx
 
+from proxy import credentials
 from proxy.config import Settings
 from proxy.signing import sign_url
 
@@ -31,8 +33,8 @@ def base_url(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def default_token(settings: Settings) -> str:
-    """The first admin's token (it may purge), else the first token configured, else none."""
-    auth = settings.auth
+    """The first admin's token (it may purge), else the first token configured, else the generated one, else none."""
+    auth = credentials.known(settings).auth
     names = [*auth.admins, *auth.tokens]
     return auth.tokens[names[0]] if names else ""
 

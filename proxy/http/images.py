@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proxy.http.answer import answer
-from proxy.http.auth import client_id, require_identity
+from proxy.http.auth import require_identity
+from proxy.http.clients import client_id
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.hints import Hints, client_hints
 from proxy.http.query import variant_request

@@ -10,7 +10,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from proxy.http.auth import client_id, require_identity
+from proxy.http.auth import require_identity
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
 from proxy.service import ImageService
@@ -74,8 +74,7 @@ async def upload(request: Request) -> JSONResponse:
     """An image as the raw body, as multipart field `file`, or {"url": ...} to import it from the web."""
     settings = request.app.state.settings
     service: ImageService = request.app.state.service
-    require_identity(request)
-    service.uploads.take(client_id(request))  # before reading a byte of the body
+    require_identity(request)  # and its rate limit, before reading a byte of the body
     body = await read_limited(request, settings.limits.max_upload_bytes)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
