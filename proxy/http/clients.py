@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from starlette.requests import Request
@@ -37,12 +38,17 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Hop = tuple[str, str]  # what one proxy wrote: (for, proto), "" where it wrote nothing
 UNKNOWN = "resize_proxy.client_unknown"  # scope key: a trusted proxy named no client
 SCHEMES = ("http", "https")
+LONGEST_ENTRY = 64  # an IPv6 address with zone, brackets and port fits; longer is no address
+MEMO = 4096  # peers and header values whose meaning is remembered
+MEMO_HEADER = 256  # longer header values are not remembered (the memo stays small)
 
 
 def address(text: str) -> Address | None:
     """The IP address in a forwarding entry (`192.0.2.7`, `192.0.2.7:4711`, `[2001:db8::7]:4711`,
     `2001:db8::7`), IPv4-mapped IPv6 as IPv4; None for anything else."""
     text = text.strip()
+    if len(text) > LONGEST_ENTRY:
+        return None
     if text.startswith("["):
         text = text[1:text.find("]")] if "]" in text else ""
     elif text.count(":") == 1:
@@ -98,41 +104,56 @@ def client_hop(hops: list[Hop], trusted: Callable[[Address], bool]) -> tuple[Add
 
 
 class RealClient:
-    """Pure-ASGI middleware: the real client into scope["client"], or the UNKNOWN mark."""
+    """Pure-ASGI middleware: the real client into scope["client"], or the UNKNOWN mark.
+
+    It wraps every cached hit, so what can be is memoised: whether a peer is trusted, and
+    what a header value names (bounded LRUs; a header too long to be a few hops is worked
+    out each time rather than kept).
+    """
 
     def __init__(self, app: Callable[..., Awaitable[None]], server: ServerSettings) -> None:
         self.app = app
         self.networks = tuple(ipaddress.ip_network(net, strict=False) for net in server.trusted_proxies)
         self.forwarded = server.forwarded_header == "forwarded"
+        self.wanted = (b"forwarded",) if self.forwarded else (b"x-forwarded-for", b"x-forwarded-proto")
+        self.trusted_peer = lru_cache(maxsize=MEMO)(self._trusted_peer)
+        self.named = lru_cache(maxsize=MEMO)(self._named)
 
     def trusted(self, ip: Address) -> bool:
         return any(ip in net for net in self.networks)
 
+    def _trusted_peer(self, host: str) -> bool:
+        ip = address(host)
+        return ip is not None and self.trusted(ip)
+
+    def _named(self, header: str, proto: str) -> tuple[str, str] | None:
+        """(client, scheme) that the header's value names, None if it names no client."""
+        hops = forwarded_hops(header) if self.forwarded else x_forwarded_hops(header, proto)
+        found = client_hop(hops, self.trusted)
+        return None if found is None else (str(found[0]), found[1].lower())
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         peer = scope.get("client")
-        if self.networks and scope["type"] == "http" and peer:
-            ip = address(peer[0])
-            if ip is not None and self.trusted(ip):
-                self._resolve(scope)
+        if self.networks and scope["type"] == "http" and peer and self.trusted_peer(peer[0]):
+            self._resolve(scope)
         await self.app(scope, receive, send)
 
     def _resolve(self, scope: Scope) -> None:
-        headers: dict[bytes, list[str]] = {}
+        found: dict[bytes, list[str]] = {}
         for name, value in scope["headers"]:
-            headers.setdefault(name, []).append(value.decode("latin-1"))
-        if self.forwarded:
-            hops = forwarded_hops(",".join(headers.get(b"forwarded", ())))
-        else:
-            protos = headers.get(b"x-forwarded-proto", [])
-            hops = x_forwarded_hops(",".join(headers.get(b"x-forwarded-for", ())), protos[0] if len(protos) == 1 else "")
-        found = client_hop(hops, self.trusted)
-        if found is None:
+            if name in self.wanted:
+                found.setdefault(name, []).append(value.decode("latin-1"))
+        header = ",".join(found.get(self.wanted[0], ()))
+        protos = found.get(b"x-forwarded-proto", [])
+        proto = protos[0] if len(protos) == 1 else ""
+        named = (self.named if len(header) <= MEMO_HEADER else self._named)(header, proto)
+        if named is None:
             scope[UNKNOWN] = True
             return
-        ip, proto = found
-        scope["client"] = (str(ip), 0)
-        if proto.lower() in SCHEMES:
-            scope["scheme"] = proto.lower()
+        client, scheme = named
+        scope["client"] = (client, 0)
+        if scheme in SCHEMES:
+            scope["scheme"] = scheme
 
 
 def client_id(request: Request) -> str | None:

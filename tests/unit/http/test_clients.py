@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from proxy.config import ServerSettings
-from proxy.http.clients import UNKNOWN, RealClient, address, client_hop, forwarded_hops, x_forwarded_hops
+from proxy.http.clients import (MEMO_HEADER, UNKNOWN, RealClient, address, client_hop, forwarded_hops,
+                                 x_forwarded_hops)
 
 PROXIES = ipaddress.ip_network("10.0.0.0/8")
 
@@ -141,3 +142,12 @@ def test_a_mapped_peer_address_is_trusted_as_its_ipv4() -> None:
 
 def test_other_scopes_pass_untouched() -> None:
     assert run({"type": "lifespan"}, trusted_proxies=("10.0.0.0/8",)) == {"type": "lifespan"}
+
+
+def test_a_long_chain_is_read_like_a_short_one() -> None:
+    """Past MEMO_HEADER characters the value is worked out each time rather than remembered."""
+    chain = ", ".join(["198.51.100.1", "203.0.113.9", *(f"10.0.{i // 256}.{i % 256}" for i in range(60))])
+    assert len(chain) > MEMO_HEADER
+    for _ in range(2):
+        scope = run(http("10.0.0.2", ("x-forwarded-for", chain)), trusted_proxies=("10.0.0.0/8",))
+        assert scope["client"] == ("203.0.113.9", 0)
