@@ -15,7 +15,7 @@ one client (README: the rate-limit model). With no trusted proxies, forwarding h
 never read.
 
 This replaces uvicorn's proxy-header handling (`serve` turns it off): that one reads only
-X-Forwarded-For, trusts 127.0.0.1 (or FORWARDED_ALLOW_IPS from the environment) unless told
+X-Forwarded-For, trusts 127.0.0.1 and ::1 (or FORWARDED_ALLOW_IPS from the environment) unless told
 otherwise, and overwrites the peer, so a trusted proxy that named no client could not be told
 from a client claiming a trusted address. `RealClient` is the outermost middleware: the real
 client goes into scope["client"], where the access log and `request.client` find it, and the

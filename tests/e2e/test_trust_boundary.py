@@ -178,6 +178,17 @@ def test_a_spoofed_forwarded_for_changes_nothing_behind_the_readme_block(origin:
                 assert access_line(origin, rid)["client"] == expected, spoof
 
 
+def test_with_no_trusted_proxies_even_loopback_is_not_believed(server: Server) -> None:
+    """The default: forwarding headers are ignored, also from 127.0.0.1, which uvicorn's own handling
+    (off) would have believed."""
+    claims = [{"x-forwarded-for": "203.0.113.5"}, {"forwarded": "for=203.0.113.5"}, {"x-real-ip": "203.0.113.5"}]
+    with server.client() as c:
+        for i, claim in enumerate(claims):
+            rid = f"default-{i}-{time.monotonic_ns()}"
+            assert c.get("/healthz", headers=claim | {"x-request-id": rid}).status_code == 200
+            assert access_line(server, rid)["client"] == "127.0.0.1", claim
+
+
 # --------------------------------------------------------------------------- misses per real client
 
 
