@@ -48,7 +48,7 @@ from proxy.imaging.render import default_quality
 from proxy.keys import variant_name
 from support.corpus import CORPUS, REPO
 from support.processes import HttpProcess, descendants
-from support.servers import local_server
+from support.servers import TEST_TOKEN, local_server
 from support.uploads import upload_files
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_phase.lua"
@@ -252,9 +252,9 @@ def run_httpx(base: str, paths: Iterable[str], concurrency: int, limits: Limits)
 
 
 def upload_photos(base: str, photos: list[str]) -> dict[str, dict[str, Any]]:
-    """POST each corpus photo (loopback needs no token): corpus path -> the service's JSON document."""
+    """POST each corpus photo with the test servers' token: corpus path -> the service's JSON document."""
     with httpx.Client(base_url=base, timeout=60) as client:
-        return upload_files(client, CORPUS, photos)
+        return upload_files(client, CORPUS, photos, token=TEST_TOKEN)
 
 
 def warm(base: str, path: str) -> int:

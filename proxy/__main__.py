@@ -11,12 +11,32 @@ import sys
 import tempfile
 from pathlib import Path
 
-from proxy import cli
+from proxy import cli, credentials
 from proxy.config import CONFIG_ENV, METRICS_ENV, ConfigError, Settings, load_settings
 from proxy.configkeys import nested_tables, reference
 
 
+def _announce_token(settings: Settings, base: str) -> None:
+    """Make the generated admin token before any worker starts, and say where it is; the
+    secret itself is shown once, when it is made (README: Quick start)."""
+    path = credentials.required_path(settings)
+    if path is None:
+        return
+    running, created = credentials.ensure(settings)
+    if created:
+        secret = running.auth.tokens[credentials.ADMIN]
+        print(f"resize-proxy: uploads and deletes need a token; generated one, shown only now and kept in {path}:\n"
+              f"    {secret}\n"
+              f'    curl -H "Authorization: Bearer $(cat {path})" --data-binary @photo.jpg {base}/img',
+              file=sys.stderr, flush=True)
+    else:
+        print(f"resize-proxy: uploads and deletes need the admin token kept in {path}", file=sys.stderr, flush=True)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.server.host
+    port = settings.server.port if args.port is None else args.port
+    _announce_token(settings, settings.server.public_url or f"http://{host}:{port}")
     # Before anything imports prometheus_client: a fresh folder shared by every worker.
     metrics_dir = tempfile.mkdtemp(prefix="resize-proxy-metrics-")
     atexit.register(shutil.rmtree, metrics_dir, True)
@@ -27,17 +47,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run(
         "proxy.asgi:app_from_env",
         factory=True,
-        host=args.host or settings.server.host,
-        port=settings.server.port if args.port is None else args.port,
+        host=host,
+        port=port,
         workers=args.workers or settings.server.workers,
         server_header=False,
         access_log=False,
+        proxy_headers=False,  # proxy.http.clients reads forwarding headers, from server.trusted_proxies only
         timeout_graceful_shutdown=30,
     )
     return 0
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
+    token_file = credentials.required_path(settings)
     print(f"config ok: {Path(args.config).resolve()}")
     st = settings.storage
     if st.backend == "s3":
@@ -45,7 +67,9 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     else:
         where = str(st.path)
     print(f"  storage: {st.backend} at {where}")
-    print(f"  uploads: {'bearer token' if settings.auth.tokens else 'loopback clients only (no token)'}")
+    named = "tokens of " + ", ".join(settings.auth.tokens)
+    print(f"  writes: {f'the generated admin token in {token_file}' if token_file else named}")
+    print(f"  trusted proxies: {', '.join(settings.server.trusted_proxies) or 'none (the peer is the client)'}")
     print(f"  widths: {', '.join(map(str, settings.variants.widths))}")
     print(f"  formats: {', '.join(settings.variants.formats)}; presets: {', '.join(sorted(settings.variants.presets))}")
     return 0
@@ -87,11 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         print(reference(Settings, args.table), end="")
         return 0
     try:
-        settings = load_settings(Path(args.config), os.environ)
+        return int(args.handler(load_settings(Path(args.config), os.environ), args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    return int(args.handler(settings, args))
 
 
 if __name__ == "__main__":

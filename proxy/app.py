@@ -1,4 +1,4 @@
-"""create_app(settings): wire routes, error handlers and the lifespan (store, pool, service)."""
+"""create_app(settings): wire routes, middleware, error handlers and the lifespan (store, pool, service)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from proxy import metrics
+from proxy import credentials, metrics
 from proxy.config import Settings
 from proxy.http import errors
 from proxy.http.accesslog import AccessLog
+from proxy.http.clients import RealClient
 from proxy.http.demo import demo_asset, demo_page
 from proxy.http.images import delete_image, delete_reference, get_image, get_meta
 from proxy.http.observe import Observe
@@ -31,7 +32,15 @@ log = logging.getLogger("proxy")
 
 
 def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette:
-    """The ASGI app. `metrics_dir`: the prometheus multi-process folder shared by all workers."""
+    """The ASGI app. `metrics_dir`: the prometheus multi-process folder shared by all workers.
+
+    With no `auth.tokens`, the app runs with the generated admin token (proxy.credentials),
+    made here if `serve` has not made it already; `ConfigError` if it cannot be kept.
+    """
+    token_file = credentials.token_path(settings)
+    settings, created = credentials.ensure(settings)
+    if created:
+        log.warning("generated an admin token in %s: uploads and deletes need it", token_file)
     configure_pillow(settings.limits.max_pixels, settings.render.large_image_pixels)
     access_log = AccessLog(sys.stdout) if settings.logging.access_log else None
 
@@ -40,9 +49,6 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
         store = create_store(settings.storage, settings.render_slots)
         pool = WorkPool(settings.render_slots, settings.render.max_queue, settings.limits.render_timeout_s)
         app.state.service = ImageService(settings, store, pool)
-        if not settings.auth.tokens:
-            log.warning("no auth.tokens configured: uploads and deletes are accepted from loopback "
-                        "clients only; set a token before exposing this service")
         try:
             yield
         finally:
@@ -71,7 +77,8 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers=dict.fromkeys(errors.RULES, errors.handle),
-                    middleware=[Middleware(Observe, access_log=access_log, routes=routes)])
+                    middleware=[Middleware(RealClient, server=settings.server),  # first: Observe logs its client
+                                Middleware(Observe, access_log=access_log, routes=routes)])
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
     return app

@@ -2,9 +2,9 @@
 
 `upload`, `warm` and `purge` talk to a running service over HTTP, like any
 client (base URL from --url, else server.public_url, else the configured
-host:port; the token from --token, else an admin's, else the first configured one;
-URLs are signed when signing keys are configured). `gc`, `refs` and `migrate-refs`
-work on the store directly.
+host:port; the token from --token, else an admin's, else the first configured one, else
+the service's generated admin token (proxy.credentials); URLs are signed when signing keys
+are configured). `gc`, `refs` and `migrate-refs` work on the store directly.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Awaitable, Callable, TextIO
 
 import httpx
 
+from proxy import credentials
 from proxy.config import Settings
 from proxy.signing import sign_url
 from proxy.storage import Store
@@ -33,8 +34,8 @@ def base_url(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def default_token(settings: Settings) -> str:
-    """The first admin's token (it may purge), else the first token configured, else none."""
-    auth = settings.auth
+    """The first admin's token (it may purge), else the first token configured, else the generated one, else none."""
+    auth = credentials.known(settings).auth
     names = [*auth.admins, *auth.tokens]
     return auth.tokens[names[0]] if names else ""
 

@@ -74,6 +74,11 @@ class ServerSettings:
     workers: int = setting(1, "uvicorn worker processes (`--workers` overrides)", maximum=64)
     public_url: str = setting("", "base of URLs in JSON answers (set it behind a CDN); empty: the request's",
                               check=trimmed)
+    trusted_proxies: tuple[str, ...] = setting((), "addresses/CIDRs of the proxies and CDNs in front, whose "
+                                               "`server.forwarded_header` names the client; empty: the peer is "
+                                               "the client, forwarding headers are ignored", check=_networks)
+    forwarded_header: str = setting("x-forwarded-for", "the header trusted proxies name the client in (the other is "
+                                    "ignored)", choices=("x-forwarded-for", "forwarded"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,12 @@ def _tokens(name: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _optional_path(name: str, value: Any) -> Path | None:
+    """A path, or "" for none."""
+    written = text(name, value)
+    return Path(written).expanduser() if written else None
+
+
 def _removed_upload_tokens(name: str, tokens: tuple[str, ...]) -> tuple[str, ...]:
     """The unnamed token list of earlier versions: a token must now say whose uploads it makes."""
     if tokens:
@@ -136,9 +147,12 @@ def _removed_upload_tokens(name: str, tokens: tuple[str, ...]) -> tuple[str, ...
 @dataclass(frozen=True)
 class AuthSettings:
     tokens: Mapping[str, str] = setting({}, "named bearer tokens `{ <name> = \"<secret>\" }` (secrets >= 16 chars) "
-                                        "for `POST`/`DELETE`; empty: loopback clients only (a warning is logged)",
-                                        parse=_tokens)
+                                        "for `POST`/`DELETE`; empty: `serve` generates an admin token "
+                                        "(see `auth.token_file`)", parse=_tokens)
     admins: tuple[str, ...] = setting((), "names from `auth.tokens` that may purge any image outright")
+    token_file: Path | None = setting(None, "with no `auth.tokens`: where the generated admin token is kept (mode "
+                                      "0600); empty: `<storage.path>/.admin-token` (local backend; s3 needs "
+                                      "tokens or this)", parse=_optional_path)
     upload_tokens: tuple[str, ...] = setting((), "removed: a non-empty list stops start-up, saying how to move it to "
                                              "`auth.tokens`", check=_removed_upload_tokens)
 
@@ -313,12 +327,14 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class RateLimitSettings:
-    """Per-client token buckets (per worker process). 0 disables a limit. Cached hits are never limited."""
+    """Token buckets per worker process (README: the rate-limit model). 0 disables a limit. Cached hits are
+    never limited."""
 
-    uploads_per_minute: float = setting(60.0, "uploads per client; `0` disables", minimum=0)
-    upload_burst: int = setting(20, "uploads a client may make at once")
-    misses_per_minute: float = setting(600.0, "renders of variants in no cache tier yet, per client; `0` disables",
-                                       minimum=0)
+    uploads_per_minute: float = setting(60.0, "uploads and deletes per token; per client address for writes "
+                                        "without a valid token; `0` disables", minimum=0)
+    upload_burst: int = setting(20, "such writes a token (or address) may make at once")
+    misses_per_minute: float = setting(600.0, "renders of variants in no cache tier yet, per client address; "
+                                       "`0` disables", minimum=0)
     miss_burst: int = setting(100, "such renders a client may start at once")
 
 

@@ -327,6 +327,8 @@ def reference(cls: type, table: str | None = None) -> str:
 
 
 def _toml(value: Any) -> str:
+    if value is None:  # an optional key left unset is written as its empty string
+        return '""'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, Path)):

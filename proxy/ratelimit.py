@@ -1,10 +1,13 @@
-"""Per-client token buckets for the expensive requests: uploads and renders of new variants.
+"""Token buckets for the expensive requests: writes, and renders of new variants.
 
-Cached hits cost almost nothing and are never limited, so a page full of
-images keeps loading while a client that asks for endless new variants (or
-uploads in a loop) gets 429 with Retry-After. Buckets live in each worker
-process (no shared state, in keeping with stateless instances); the number of
-clients tracked is bounded by an LRU, so a flood of addresses cannot grow memory.
+Cached hits cost almost nothing and are never limited, so a page full of images
+keeps loading while a client that asks for endless new variants (or a token that
+uploads in a loop) gets 429 with Retry-After. What a bucket belongs to is the
+caller's choice (README: the rate-limit model): a token for writes, a real client
+address for misses; no bucket at all (None) for requests from a trusted proxy that
+named no client, which are many clients, bounded only by the render slots and queue.
+Buckets live in each worker process (no shared state, in keeping with stateless
+instances); their number is bounded by an LRU, so a flood of addresses cannot grow memory.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from cachetools import LRUCache
 
 class RateLimited(Exception):
     def __init__(self, what: str, retry_after: float) -> None:
-        super().__init__(f"too many {what} from this client; retry in {retry_after:.0f} s")
+        super().__init__(f"too many {what}; retry in {retry_after:.0f} s")
         self.retry_after = retry_after
 
 
@@ -27,9 +30,10 @@ class TokenBuckets:
         self.burst = float(burst)
         self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(maxsize=clients)
 
-    def take(self, client: str) -> None:
-        """Spend one token of `client`'s bucket, or raise RateLimited saying when one is due."""
-        if self.rate <= 0:
+    def take(self, client: str | None) -> None:
+        """Spend one token of `client`'s bucket, or raise RateLimited saying when one is due.
+        None: no bucket applies."""
+        if self.rate <= 0 or client is None:
             return
         now = time.monotonic()
         tokens, last = self._buckets.get(client, (self.burst, now))

@@ -231,7 +231,7 @@ class ImageService:
         self._memo: TLRUCache[MemoKey, Memo] = TLRUCache(maxsize=MEMO_ENTRIES,
                                                          ttu=lambda _key, memo, _now: memo.expires)
         limits = settings.rate_limits
-        self.uploads = TokenBuckets("uploads", limits.uploads_per_minute, limits.upload_burst)
+        self.uploads = TokenBuckets("uploads and deletes", limits.uploads_per_minute, limits.upload_burst)
         self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
         self.misses = TokenBuckets("renders of new variants", settings.rate_limits.misses_per_minute,
                                    settings.rate_limits.miss_burst)
@@ -353,7 +353,7 @@ class ImageService:
         entry = self.variants.get(found.cache_key)
         return Variant(entry, "memory", found.negotiated, found.modified, found.size) if entry is not None else None
 
-    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str = "",
+    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str | None = None,
                       memo_key: MemoKey | None = None) -> Variant:
         record = await self._trusted_meta(image_id)
         if record is None:
@@ -408,7 +408,7 @@ class ImageService:
         return body
 
     async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
-                              client: str) -> tuple[Entry, str]:
+                              client: str | None) -> tuple[Entry, str]:
         stored = keys.variant(image_id, key)
         body = await self.store.get(stored)
         tier = "store"

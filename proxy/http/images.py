@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proxy.http.answer import answer
-from proxy.http.auth import client_id, require_identity
+from proxy.http.auth import require_identity, require_writer
+from proxy.http.clients import client_id
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.hints import Hints, client_hints
 from proxy.http.query import variant_request
@@ -76,7 +77,7 @@ def purge_requested(request: Request) -> bool:
 
 async def delete_image(request: Request) -> Response:
     """Remove one reference the caller holds (the image goes with the last); admins may purge it outright."""
-    identity = require_identity(request)
+    identity = require_writer(request)
     service: ImageService = request.app.state.service
     image = image_id(request)
     if not purge_requested(request):
@@ -91,7 +92,7 @@ async def delete_image(request: Request) -> Response:
 
 async def delete_reference(request: Request) -> Response:
     """Remove the caller's reference `ref` (404 for one it does not hold, whoever else may)."""
-    identity = require_identity(request)
+    identity = require_writer(request)
     image = image_id(request)
     ref = request.path_params["ref"]
     if not REF_PATTERN.fullmatch(ref):

@@ -16,7 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from proxy.http.auth import client_id, require_identity
+from proxy.http.auth import require_writer
 from proxy.http.errors import ApiError, api_headers
 from proxy.http.urls import image_document
 from proxy.references import Claim
@@ -103,8 +103,8 @@ async def upload(request: Request) -> JSONResponse:
     """An image as the raw body, as multipart field `file`, or {"url": ...} to import it from the web."""
     settings = request.app.state.settings
     service: ImageService = request.app.state.service
-    claim = Claim(require_identity(request).name, parse_idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY)))
-    service.uploads.take(client_id(request))  # before reading a byte of the body
+    # The caller's identity (and its rate limit) before reading a byte of the body.
+    claim = Claim(require_writer(request).name, parse_idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY)))
     body = await read_limited(request, settings.limits.max_upload_bytes)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):

@@ -100,11 +100,12 @@ def test_srcset_picks_the_layout_width_and_chromium_gets_avif(photo: dict[str, A
     assert len(responses) == 2  # one candidate per image, nothing else fetched
 
 
-def test_demo_page_uploads_and_shows_the_variants(server: Server, corpus: Path, tmp_path: Path) -> None:
+def test_demo_page_uploads_with_its_token_and_shows_the_variants(server: Server, corpus: Path, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "demo-page.png"
     screenshot.unlink(missing_ok=True)
-    page = {"url": server.url + "/", "upload": {"file": str(corpus / PHOTO)}, "screenshot": str(screenshot)}
+    page = {"url": server.url + "/", "upload": {"file": str(corpus / PHOTO), "token": server.token},
+            "screenshot": str(screenshot)}
     report = probe(tmp_path, page, width=1000, scale=2)
     assert report["errors"] == []  # no CSP violation, no script error
     assert_loopback_only(report, server)
@@ -127,3 +128,4 @@ def test_demo_page_uploads_and_shows_the_variants(server: Server, corpus: Path, 
     assert crops == [False, True]
     assert all(img["naturalWidth"] == 240 for img in report["images"] if "fit=cover" in img["currentSrc"])
     assert screenshot.stat().st_size > 10_000
+    assert report["tokenAfterReload"] == server.token  # asked for once: the tab keeps it (sessionStorage)

@@ -432,7 +432,7 @@ def test_delete_removes_original_variants_and_cache(make_server: Any, corpus: Pa
 
 def test_meta_endpoint(uploaded: dict[str, Any], server: Server) -> None:
     doc = uploaded["photos/reconyx_trailcam.jpg"]
-    with server.client() as c:
+    with server.client(anonymous=True) as c:  # the public document: a token adds the caller's references
         r = c.get(f"/img/{doc['id']}/meta")
     assert r.status_code == 200
     assert r.json() == {name: value for name, value in doc.items() if name != "ref"}  # the upload's own reference

@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,7 +67,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=mutated())
 def test_mutated_images_never_cause_a_5xx(fuzz_server: Server, data: bytes) -> None:
-    with httpx.Client(base_url=fuzz_server.url, timeout=30) as client:
+    with fuzz_server.client(timeout=30) as client:
         upload = client.post("/img", content=data)
         OUTCOMES[f"upload {upload.status_code}"] += 1
         assert upload.status_code in (200, 201) or 400 <= upload.status_code < 500, upload.text

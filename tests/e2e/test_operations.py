@@ -37,7 +37,7 @@ def test_metrics_count_a_known_sequence_exactly(make_server: Any, corpus: Path, 
     srv = make_server(workers=workers)
     photo = (corpus / "photos/orientation_1.jpg").read_bytes()
     before = scrape(srv)
-    with httpx.Client(base_url=srv.url, timeout=60) as c:  # a new connection per request spreads them over workers
+    with srv.client() as c:  # a new connection per request spreads them over workers
         image = c.post("/img", content=photo).json()["id"]
         assert c.post("/img", content=photo).status_code == 200
         assert c.post("/img", content=b"<svg/>").status_code == 415

@@ -65,6 +65,18 @@ def test_signature_covers_the_canonical_request(signed_server: Server, corpus: P
         assert c.get(f"/img/{image}?width=400&format=webp&s={signature}").status_code == 200  # aliases
 
 
+def test_a_value_cannot_carry_the_signature_of_other_parameters(signed_server: Server, corpus: Path) -> None:
+    """`?fmt=webp%26w%3D400` is one parameter (fmt = "webp&w=400"); it once verified with the
+    signature of `?w=400&fmt=webp`, the signed message being the same text."""
+    image = signed_server.upload(corpus / "photos/orientation_4.jpg", expect=201)["id"]
+    signature = sign_url(f"/img/{image}?w=400&fmt=webp", KEY_NEW).rsplit("s=", 1)[1]
+    with signed_server.client() as c:
+        assert c.get(f"/img/{image}?w=400&fmt=webp&s={signature}").status_code == 200
+        assert_error(c.get(f"/img/{image}?fmt=webp%26w%3D400&s={signature}"), 403, "bad_signature")
+        # Signed as what it is, it passes the signature and is refused as the format it names.
+        assert_error(c.get(sign_url(f"/img/{image}?fmt=webp%26w%3D400", KEY_NEW)), 400, "bad_parameter")
+
+
 def test_signed_urls_may_leave_the_allow_list_within_the_caps(signed_server: Server, corpus: Path) -> None:
     image = signed_server.upload(corpus / "photos/nokia_8.3_5g_gps_9mp.jpg", expect=201)["id"]  # 4608x1976
     with signed_server.client() as c:

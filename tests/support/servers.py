@@ -51,11 +51,16 @@ def proxy_command(config: Path, port: int, workers: int = 1) -> list[str]:
 
 @dataclass
 class Server:
-    """One `python -m proxy serve` process; `start()` again after `stop()` reuses the same data and port."""
+    """One `python -m proxy serve` process; `start()` again after `stop()` reuses the same data and port.
+
+    `token`: the bearer token `client()` and `upload()` send unless told otherwise (every write
+    needs one); None for a server whose test configured its own `auth`.
+    """
 
     folder: Path
     config: Path
     workers: int = 1
+    token: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     s3: Any = None  # a boto3 client when the service stores in S3
     bucket: str = ""
@@ -94,8 +99,10 @@ class Server:
         path = self.process.log
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+    def client(self, anonymous: bool = False, **kwargs: Any) -> httpx.Client:
+        """A client of this server sending `token` (none when `anonymous`)."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token and not anonymous else {}
+        return httpx.Client(**{"base_url": self.url, "timeout": 60, "headers": headers, **kwargs})
 
     def upload(self, image: bytes | Path, **options: Any) -> dict[str, Any]:
         """`support.uploads.upload` on a client of its own (options: expect, token, content_type)."""
@@ -158,6 +165,14 @@ ServerFactory = Callable[..., Server]
 
 
 NO_RATE_LIMITS = {"rate_limits": {"uploads_per_minute": 0, "misses_per_minute": 0}}
+TEST_TOKEN = "tests-admin-token-0123456789"  # the admin token of every test server that configures no auth
+TEST_AUTH = {"auth": {"tokens": {"tests": TEST_TOKEN}, "admins": ["tests"]}}
+
+
+def _defaults(sections: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """`sections` over the test defaults (no rate limits, the test admin token), and the token the
+    server's clients send: TEST_TOKEN unless `sections` configure auth themselves."""
+    return NO_RATE_LIMITS | TEST_AUTH | sections, None if "auth" in sections else TEST_TOKEN
 
 
 def local_server(folder: Path, workers: int = 1, env: dict[str, str] | None = None,
@@ -165,15 +180,16 @@ def local_server(folder: Path, workers: int = 1, env: dict[str, str] | None = No
     """A not-yet-started Server storing in `folder`/data (explicit sections win).
 
     Rate limits are off unless `sections` set them: tests and benchmarks upload in
-    bulk from one client on purpose.
+    bulk from one client on purpose. Writes use TEST_TOKEN unless `sections` set `auth`.
     """
-    sections = NO_RATE_LIMITS | {"storage": {"path": "data"}} | sections
-    return Server(folder, write_config(folder, sections), workers=workers, env=env or {})
+    sections, token = _defaults({"storage": {"path": "data"}} | sections)
+    return Server(folder, write_config(folder, sections), workers=workers, env=env or {}, token=token)
 
 
 def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, workers: int = 1,
                env: dict[str, str] | None = None, prefix: str | None = None, **sections: dict[str, Any]) -> Server:
-    """A not-yet-started Server on `backend` (explicit `storage=` sections win), rate limits off as above.
+    """A not-yet-started Server on `backend` (explicit `storage=` sections win), rate limits off and
+    the test token as above.
 
     On S3 each server gets a fresh key prefix unless `prefix` names one to share.
     """
@@ -182,7 +198,7 @@ def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, worke
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
         s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
               "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
-        sections = NO_RATE_LIMITS | {"storage": {"backend": "s3", "s3": s3}} | sections
+        sections, token = _defaults({"storage": {"backend": "s3", "s3": s3}} | sections)
         return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
-                      s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
+                      token=token, s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
     return local_server(folder, workers, env, **sections)

@@ -32,7 +32,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-def spend(buckets: TokenBuckets, client: str, count: int) -> None:
+def spend(buckets: TokenBuckets, client: str | None, count: int) -> None:
     for _ in range(count):
         buckets.take(client)
 
@@ -71,6 +71,16 @@ def test_an_idle_client_refills_to_the_burst_and_no_further(clock: FakeClock) ->
 def test_zero_per_minute_disables_the_limit(clock: FakeClock) -> None:
     buckets = TokenBuckets("uploads", per_minute=0, burst=1)
     spend(buckets, "a", 10_000)  # never refused, without the clock moving
+
+
+def test_no_bucket_means_no_limit_and_no_memory(clock: FakeClock) -> None:
+    """None: requests a trusted proxy forwarded without naming the client, which are many
+    clients; only the global render bound applies to them, and nothing is tracked."""
+    buckets = TokenBuckets("renders", per_minute=60, burst=1, clients=1)
+    buckets.take("a")
+    spend(buckets, None, 1000)
+    with pytest.raises(RateLimited):
+        buckets.take("a")  # still tracked: None took no place in the LRU
 
 
 def test_clients_have_buckets_of_their_own(clock: FakeClock) -> None:

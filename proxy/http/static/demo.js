@@ -3,6 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// The token is asked for once per tab: kept in sessionStorage (gone with the tab), never in a cookie.
+const TOKEN_KEY = "resize-proxy-token";
 
 function say(text, error = false) {
   $("status").textContent = text;
@@ -93,12 +95,19 @@ async function upload(event) {
   say(`Uploading ${file.name}…`);
   $("send").disabled = true;
   try {
-    const response = await fetch("/img", { method: "POST", body, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const response = await fetch("/img", { method: "POST", body, headers: { authorization: `Bearer ${token}` } });
     const doc = await response.json();
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      say(`${response.status} ${doc.error}: this token is not one the service knows; check data/.admin-token`, true);
+      $("token").focus();
+      return;
+    }
     if (!response.ok) {
       say(`${response.status} ${doc.error}: ${doc.detail}`, true);
       return;
     }
+    sessionStorage.setItem(TOKEN_KEY, token);
     say(`${response.status === 201 ? "Stored" : "Already stored"}: ${doc.id}, ${doc.width}×${doc.height} ${doc.format}`);
     showPicture(doc);
     showFormats(doc);
@@ -113,4 +122,5 @@ async function upload(event) {
   }
 }
 
+$("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
 $("upload").addEventListener("submit", upload);

@@ -3,8 +3,9 @@
 //   node probe.mjs < job.json
 //
 // job: {chromium, profile, viewport: {width, height}, scale,
-//       page: {html} | {url, upload: {file}, screenshot}}
-// Prints {images: [...], responses: [...], requests: [...], errors: [...]}. All checks are the
+//       page: {html} | {url, upload: {file, token}, screenshot}}
+// Prints {images: [...], responses: [...], requests: [...], errors: [...]}, and for an upload the
+// token field's value after the page is loaded again (tokenAfterReload). All checks are the
 // Python test's; this script only loads the page, waits for every image, and collects facts.
 // Only loopback is reachable: every host name resolves to nothing, and the test checks each request.
 
@@ -38,6 +39,7 @@ async function images(page) {
 async function upload(page, job) {
   await page.goto(job.page.url);
   await page.setInputFiles("#file", job.page.upload.file);
+  await page.fill("#token", job.page.upload.token);
   await page.click("#send");
   await page.waitForSelector("#result:not([hidden]) #picture img", { timeout: 30000 });
   await page.waitForFunction(() => document.getElementById("chosen").textContent !== "", null, { timeout: 30000 });
@@ -73,6 +75,10 @@ try {
   report.chosen = await page.evaluate(() => document.getElementById("chosen")?.textContent ?? null);
   if (job.page.screenshot) await page.screenshot({ path: job.page.screenshot, fullPage: true });
   report.responses = await Promise.all(responses);
+  if (job.page.upload !== undefined) {
+    await page.reload();
+    report.tokenAfterReload = await page.inputValue("#token");
+  }
 } finally {
   await context.close();
 }
