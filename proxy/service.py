@@ -198,12 +198,16 @@ class ImageService:
             raise NotFound(image_id)
         r = self.settings.render
         animation = keeps_animation(r, meta)
-        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation)
-        animated = is_animated(self.settings, meta, fmt)
         geometry = plan(meta.width, meta.height, request.w, request.h, request.fit)
         if request.max_pixels is not None and geometry.width * geometry.height > request.max_pixels:
             raise BadParameter(f"the output would be {geometry.width}x{geometry.height}, over the "
                                f"{request.max_pixels}-pixel hard cap for signed URLs")
+        size = (geometry.width, geometry.height)
+        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha, animation, size)
+        if not FORMATS[fmt].holds(*size):  # the key is never made for an output its format cannot hold
+            raise BadParameter(f"the output would be {size[0]}x{size[1]}, and {FORMATS[fmt].limit()}; "
+                               "ask for a smaller w or h" + (" or another fmt" if request.fmt else ""))
+        animated = is_animated(self.settings, meta, fmt)
         quality = self.quality_for(fmt, request.q)
         key = keys.variant_name(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
