@@ -26,7 +26,7 @@ class Format:
     accepted: bool  # may be uploaded (sanitize.formats chooses among these)
     output: bool  # may be rendered as a variant (variants.formats chooses among these)
     pil_variants: tuple[str, ...] = ()  # other `Image.format` values its openers report
-    single_frame: bool = False  # extra frames are not an animation: the file counts as one frame
+    single_frame: bool = False  # extra frames or pages are no animation: the first is the image, the file one frame
     quality: bool = False  # the encoder takes a quality (`q=`); lossless formats ignore it
     animates: bool = False  # a variant in it can keep every frame of an animation
     transparency: Transparency = "alpha"
@@ -72,7 +72,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("heic", "image/heic", "heic", ("HEIF",), accepted=True, output=False, single_frame=True,
            stored_as="jpeg"),
     Format("bmp", "image/bmp", "bmp", ("BMP",), accepted=True, output=False, stored_as="png"),
-    Format("tiff", "image/tiff", "tif", ("TIFF",), accepted=True, output=False, stored_as="png"),
+    # pages of a multi-page TIFF are a document, not an animation: the first page is the image
+    Format("tiff", "image/tiff", "tif", ("TIFF",), accepted=True, output=False, single_frame=True, stored_as="png"),
 )}
 
 # variants.formats' choices and default, best first (the order negotiation prefers).

@@ -64,7 +64,7 @@ def test_the_facts_the_rest_of_the_code_reads() -> None:
     assert {n: (FORMATS[n].mime, FORMATS[n].extension) for n in OUTPUT_FORMATS} == {
         "avif": ("image/avif", "avif"), "webp": ("image/webp", "webp"), "jpeg": ("image/jpeg", "jpg"),
         "png": ("image/png", "png"), "gif": ("image/gif", "gif")}
-    assert {n for n in FORMATS if FORMATS[n].single_frame} == {"jpeg", "heic"}
+    assert {n for n in FORMATS if FORMATS[n].single_frame} == {"jpeg", "heic", "tiff"}  # previews, collections, pages
 
 
 def _round_trip(fmt: str, size: tuple[int, int]) -> bool:
