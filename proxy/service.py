@@ -40,6 +40,7 @@ ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview, small enough to inline
 PREVIEW_QUALITY = 40
 PREVIEWS_KEPT = 10_000  # placeholders kept per process (well under 1 KB each)
+UPLOADS_REMEMBERED = 10_000  # raw-upload digests whose id is remembered, per process (about 200 bytes each)
 
 
 class NotFound(Exception):
@@ -135,21 +136,42 @@ class ImageService:
                                    settings.rate_limits.miss_burst)
         # Keyed by id alone: ids are content hashes, so a placeholder never goes stale.
         self._previews: LRUCache[str, bytes] = LRUCache(maxsize=PREVIEWS_KEPT)
+        self._uploaded: LRUCache[bytes, str] = LRUCache(maxsize=UPLOADS_REMEMBERED)  # raw digest -> id (see ingest)
         self.renders = 0
         self.store_write_errors = 0
 
     # ---------------------------------------------------------------- upload
 
     async def ingest(self, data: bytes) -> tuple[ImageMeta, bool]:
-        """Validate and sanitize `data`, store it once; return (meta, created)."""
+        """Validate and sanitize `data`, store it once; return (meta, created).
+
+        Bytes this process has stored (or found stored) before are not sanitized again (an AVIF
+        re-encode takes seconds): `_uploaded` maps the raw upload's digest to the id it gave,
+        and that id is taken only while the store still has its metadata. Ids are hashes of
+        the sanitized bytes, so a remembered id can only name this upload's picture; once it
+        is deleted, the upload is sanitized and stored afresh.
+        """
+        digest = hashlib.sha256(data).digest()
+        known = self._uploaded.get(digest)
+        existing = await self.store.get(keys.metadata(known)) if known is not None else None
+        if existing is not None:
+            return self._existing(existing)
+        meta, created = await self._sanitize_and_store(data)
+        self._uploaded[digest] = meta.id
+        return meta, created
+
+    def _existing(self, raw: bytes) -> tuple[ImageMeta, bool]:
+        meta = ImageMeta.from_json(raw)
+        self._meta[meta.id] = meta
+        metrics.UPLOADS.labels("existing").inc()
+        return meta, False
+
+    async def _sanitize_and_store(self, data: bytes) -> tuple[ImageMeta, bool]:
         clean, work = await self.pool.run(prepare, data, self.settings)
         image_id = hashlib.sha256(clean.data).hexdigest()[:32]
         existing = await self.store.get(keys.metadata(image_id))  # the store, not a cache: it must be there
         if existing is not None:
-            meta = ImageMeta.from_json(existing)
-            self._meta[image_id] = meta
-            metrics.UPLOADS.labels("existing").inc()
-            return meta, False
+            return self._existing(existing)
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work))
