@@ -12,7 +12,7 @@ Policy (also in the README):
   upload (whose metadata lives in boxes we do not rewrite) or a fallback for an
   odd container re-encodes: JPEG at sanitize.jpeg_quality with the source's
   chroma subsampling, WebP losslessly when the source was lossless, AVIF at
-  sanitize.avif_quality. BMP and TIFF are stored as lossless PNG. HEIC (iPhone)
+  sanitize.avif_quality and sanitize.avif_speed. BMP and TIFF are stored as lossless PNG. HEIC (iPhone)
   is stored as a JPEG at sanitize.jpeg_quality with its ICC profile (Display P3):
   every browser and every later render reads it, and variants then profit from
   JPEG's reduced-scale decoding instead of a full HEVC decode per render.
@@ -162,7 +162,7 @@ def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, al
         options.update(_webp_options(data, policy))
     elif target == "avif":
         frame = frame.convert("RGBA" if alpha else "RGB")
-        options.update(quality=policy.avif_quality)
+        options.update(quality=policy.avif_quality, speed=policy.avif_speed)
     else:  # gif: has no EXIF orientation, so only the container fallback or a clipped canvas lands here
         options = {"transparency": transparency} if transparency is not None else {}
     frame.save(out, FORMATS[target].pil_save, **options)
@@ -194,5 +194,5 @@ def _save_animation(im: Image.Image, target: str, turn: int, canvas: tuple[int, 
     if target == "webp":
         options.update(lossless=True)
     elif target == "avif":
-        options.update(quality=policy.avif_quality)
+        options.update(quality=policy.avif_quality, speed=policy.avif_speed)
     frames[0].save(out, FORMATS[target].pil_save, **options)
