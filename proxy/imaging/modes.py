@@ -21,6 +21,8 @@ grey is scaled (v / 257), not clipped to 255 as Pillow's own I;16 -> L conversio
 
 from __future__ import annotations
 
+from typing import cast
+
 from PIL import Image, ImageCms
 
 # Modes a PNG holds as they are; together with CMYK (converted by colour.to_srgb) the modes
@@ -38,7 +40,7 @@ _LAB_TO_SRGB = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.c
 
 def _to_sixteen_bit(im: Image.Image) -> Image.Image:
     """32-bit integer or float grey as 16-bit grey, keeping the nominal range's meaning (see module doc)."""
-    low, high = im.getextrema()
+    low, high = cast(tuple[float, float], im.getextrema())  # one band: (min, max)
     nominal = _WHITE_16 if im.mode == "I" else 1.0
     if 0 <= low and high <= nominal:
         scale, offset = _WHITE_16 / nominal, 0.0
@@ -56,7 +58,7 @@ def widened(im: Image.Image) -> Image.Image:
     if target is None:
         return im
     if im.mode == "LAB":
-        return ImageCms.applyTransform(im, _LAB_TO_SRGB)
+        return _LAB_TO_SRGB.apply(im)
     if target == "I;16":
         return _to_sixteen_bit(im)
     return im.convert(target)

@@ -15,7 +15,7 @@ import struct
 import zlib
 from typing import Any
 
-from PIL import Image, ImageChops, ImageCms
+from PIL import Image, ImageChops, ImageCms, TiffImagePlugin
 
 import proxy.imaging.decode  # noqa: F401 - registers the HEIF opener (and writer), as the service does
 
@@ -120,9 +120,8 @@ def tiff_in_mode(mode: str, size: tuple[int, int] = (64, 48)) -> bytes:
         rgba.putalpha(200)
         return encoded(rgba, "TIFF")
     if mode == "LAB":
-        lab = ImageCms.applyTransform(colour, ImageCms.buildTransform(
-            ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"))
-        return encoded(lab, "TIFF")
+        to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+        return encoded(to_lab.apply(colour), "TIFF")
     if mode in ("P", "PA"):
         palette = Image.new("P", size, 1)
         palette.putpalette([*RED, *BLUE])
@@ -188,13 +187,12 @@ def gif_with_frames(screen: tuple[int, int], frames: list[tuple[tuple[int, int, 
     each frame is encoded alone by Pillow (same palette), then placed by rewriting its
     image descriptor.
     """
-    palette = Image.new("P", (1, 1))
-    palette.putpalette([c for _, colour in frames for c in colour] + [0] * (768 - 3 * len(frames)))
+    palette = [c for _, colour in frames for c in colour] + [0] * (768 - 3 * len(frames))
     header = table = b""
     body = bytearray()
     for index, ((left, top, width, height), _) in enumerate(frames):
         frame = Image.new("P", (width, height), index)
-        frame.putpalette(palette.getpalette())
+        frame.putpalette(palette)
         single = encoded(frame, "GIF", optimize=False)
         header, table, images = _gif_blocks(single)
         block = bytearray(single[images[0][0]:images[0][1]])
@@ -252,8 +250,8 @@ def data_stream(data: bytes) -> tuple[int, int]:
     if data.startswith(b"BM"):  # BMP: from the pixel array's offset to the end
         return struct.unpack("<I", data[10:14])[0], len(data)
     if data[:4] in (b"II*\x00", b"MM\x00*"):  # TIFF: the first strip
-        with Image.open(io.BytesIO(data)) as im:
-            offset, count = im.tag_v2[273], im.tag_v2[279]
+        with TiffImagePlugin.TiffImageFile(io.BytesIO(data)) as im:
+            offset, count = im.tag_v2[273], im.tag_v2[279]  # StripOffsets, StripByteCounts
         return offset[0], offset[0] + count[0]
     mdat = data.index(b"mdat")  # AVIF, HEIC: the media data box
     return mdat + 4, mdat - 4 + struct.unpack(">I", data[mdat - 4:mdat])[0]

@@ -71,7 +71,8 @@ def _round_trip(fmt: str, size: tuple[int, int]) -> bool:
     """Whether Pillow writes a `size` image in `fmt` and reads it back at that size."""
     out = io.BytesIO()
     try:
-        Image.new("RGB", size, (90, 30, 200)).save(out, FORMATS[fmt].pil_save, **({"speed": 10} if fmt == "avif" else {}))
+        fastest = {"speed": 10} if fmt == "avif" else {}
+        Image.new("RGB", size, (90, 30, 200)).save(out, FORMATS[fmt].pil_save, **fastest)
         back = Image.open(io.BytesIO(out.getvalue()))
         back.load()
     except (OSError, ValueError):

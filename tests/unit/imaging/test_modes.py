@@ -68,8 +68,8 @@ def test_lab_and_ycbcr_become_rgb_with_their_colours() -> None:
     rgb = Image.new("RGB", (len(colours), 1))
     for x, colour in enumerate(colours):
         rgb.putpixel((x, 0), colour)
-    lab = ImageCms.applyTransform(rgb, ImageCms.buildTransform(ImageCms.createProfile("sRGB"),
-                                                               ImageCms.createProfile("LAB"), "RGB", "LAB"))
+    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    lab = to_lab.apply(rgb)
     for source in (lab, rgb.convert("YCbCr")):
         out = widened(source)
         assert out.mode == "RGB"
