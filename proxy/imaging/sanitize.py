@@ -94,7 +94,8 @@ def _sanitize_opened(probe: Image.Image, data: bytes, policy: SanitizeSettings, 
     width, height = canvas if turn < 5 else canvas[::-1]
     with guarded():
         out, stored = _reencode(im, data, fmt, frames, turn, alpha, canvas, policy)
-    _verify(out, stored, width, height)
+    # The frames as stored: GIF's writer merges frames that became identical (a clipped one).
+    frames = _verify(out, stored, width, height)
     return Sanitized(out, stored, width, height, frames, alpha)
 
 
@@ -111,13 +112,14 @@ def _stripped(data: bytes, fmt: str, canvas: tuple[int, int], policy: SanitizeSe
     return out if format_name(check) == fmt and check.size == canvas else None
 
 
-def _verify(data: bytes, fmt: str, width: int, height: int) -> None:
-    """Re-open what Pillow encoded: right format and size, or refuse the upload."""
+def _verify(data: bytes, fmt: str, width: int, height: int) -> int:
+    """Re-open what Pillow encoded: right format and size, or refuse the upload; its frame count."""
     with guarded():
         check = Image.open(io.BytesIO(data))
         ok = format_name(check) == fmt and check.size == (width, height)
     if not ok:
         raise InvalidImage("the image could not be sanitized consistently")
+    return frame_count(check)
 
 
 def _upright(im: Image.Image, turn: int) -> Image.Image:

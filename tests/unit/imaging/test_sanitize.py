@@ -115,6 +115,17 @@ def test_gif_frames_past_the_logical_screen_are_clipped_to_it() -> None:
     assert second.getpixel((10, 10))[:3] == RED  # disposal 1: the first frame stays under the second
 
 
+def test_a_gif_frame_wholly_off_the_screen_shows_nothing() -> None:
+    """Clipped away, the frame equals the one before it; GIF's writer merges the two, and the
+    frame count says what is stored."""
+    data = gif_with_frames((100, 100), [((0, 0, 100, 100), RED), ((150, 150, 30, 30), BLUE),
+                                        ((0, 0, 50, 50), GREEN)])
+    out = clean(data)
+    stored = frames_of(out.data)
+    assert (out.width, out.height, out.frames, len(stored)) == (100, 100, 2, 2)
+    assert stored[0].getpixel((99, 99))[:3] == RED and stored[1].getpixel((10, 10))[:3] == GREEN
+
+
 def test_a_first_gif_frame_larger_than_the_screen_widens_the_canvas() -> None:
     """As Chromium (and Firefox, for a first frame at the origin) draws it: the screen grows to hold frame one."""
     out = clean(gif_with_frames((100, 100), [((0, 0, 150, 120), RED)]))
