@@ -38,8 +38,9 @@ def accepted_types(accept: str) -> set[str]:
     return types
 
 
-def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated: bool = False) -> str:
-    """The best allowed format the client takes that keeps what the image has.
+def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated: bool = False,
+                size: tuple[int, int] = (1, 1)) -> str:
+    """The best allowed format the client takes that keeps what the image has and holds its `size`.
 
     Best first: AVIF, WebP (each only when Accept names it), JPEG, PNG, GIF. A
     transparent image skips formats without an alpha channel (so PNG, not JPEG,
@@ -47,11 +48,13 @@ def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated
     variants keep their frames) takes formats that animate first, WebP then GIF,
     so a browser that takes AVIF still gets the moving picture, not a still;
     when none is allowed it is served as a still, and keeping its frames wins over
-    keeping partial transparency (a GIF). JPEG when nothing else fits.
+    keeping partial transparency (a GIF). A format that cannot hold an output of `size`
+    (WebP past 16383 pixels a side) is skipped, so a very tall image falls back to JPEG or
+    PNG. JPEG when nothing else fits (the caller checks that it holds the size).
     """
     types = accepted_types(accept)
-    taken = [FORMATS[name] for name in OUTPUT_FORMATS
-             if name in allowed and (not FORMATS[name].explicit_accept or FORMATS[name].mime in types)]
+    taken = [FORMATS[name] for name in OUTPUT_FORMATS if name in allowed and FORMATS[name].holds(*size)
+             and (not FORMATS[name].explicit_accept or FORMATS[name].mime in types)]
     for frames, alpha in ((animated, has_alpha), (animated, False), (False, has_alpha)):
         for fmt in taken:
             if (fmt.animates or not frames) and (fmt.transparency == "alpha" or not alpha):

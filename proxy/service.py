@@ -66,6 +66,7 @@ PREVIEW_BOX = 16  # the placeholder's longest side: enough for a blurred preview
 PREVIEW_QUALITY = 40
 PREVIEWS_KEPT = 10_000  # placeholders kept per process (well under 1 KB each)
 MEMO_ENTRIES = 50_000  # URLs whose answer is remembered (a few hundred bytes each)
+UPLOADS_REMEMBERED = 10_000  # raw-upload digests whose id is remembered, per process (about 200 bytes each)
 
 
 class NotFound(Exception):
@@ -239,6 +240,7 @@ class ImageService:
         self._previews: LRUCache[str, bytes] = LRUCache(maxsize=PREVIEWS_KEPT)
         self._focus: LRUCache[str, Focus] = LRUCache(maxsize=PREVIEWS_KEPT)  # found after upload, likewise
         self._finding: SingleFlight[Focus] = SingleFlight()
+        self._uploaded: LRUCache[bytes, str] = LRUCache(maxsize=UPLOADS_REMEMBERED)  # raw digest -> id (see _ingest)
         self.renders = 0
         self.store_write_errors = 0
 
@@ -246,7 +248,8 @@ class ImageService:
 
     async def ingest(self, data: bytes, claim: Claim) -> Ingested:
         """Validate and sanitize `data`, store it once, add the caller's reference to it."""
-        return await self._ingest(claim, fingerprint("bytes", data), lambda: self._prepare(data))
+        digest = hashlib.sha256(data).digest()
+        return await self._ingest(claim, fingerprint("bytes", data), lambda: self._prepare(data), digest)
 
     async def ingest_url(self, url: str, claim: Claim) -> Ingested:
         """Fetch `url` under the SSRF rules of proxy.remote, then ingest it like an upload.
@@ -256,38 +259,57 @@ class ImageService:
         async def fetched() -> Prepared:
             return await self._prepare(await self.fetcher.fetch(url))
 
-        return await self._ingest(claim, fingerprint("url", url.encode()), fetched)
+        return await self._ingest(claim, fingerprint("url", url.encode()), fetched, None)
 
     async def _prepare(self, data: bytes) -> Prepared:
         return await self.pool.run(prepare, data, self.settings)
 
-    async def _ingest(self, claim: Claim, payload: str, prepared: Callable[[], Awaitable[Prepared]]) -> Ingested:
-        """Upload steps 1-4 of the module doc, after the Idempotency-Key check (which costs one read)."""
+    async def _ingest(self, claim: Claim, payload: str, prepared: Callable[[], Awaitable[Prepared]],
+                      digest: bytes | None) -> Ingested:
+        """Upload steps 1-4 of the module doc, after the Idempotency-Key check (which costs one read).
+
+        Bytes this process has stored (or found stored) before are not sanitized again (an AVIF
+        re-encode takes seconds): `_uploaded` maps the raw upload's digest to the id it gave.
+        Ids are hashes of the sanitized bytes, so a remembered id can only name this upload's
+        picture; the reference is written to it like to any other, and when the image turns
+        out to be gone (deleted meanwhile), the upload is sanitized and stored afresh.
+        """
         keyed = claim.idempotency_key is not None
         first = await self.references.keyed(claim, payload) if keyed else None
-        clean, work, focus = await prepared()
-        image_id = hashlib.sha256(clean.data).hexdigest()[:32]
+        fresh: Prepared | None = None
+        image_id = self._uploaded.get(digest) if digest is not None else None
+        if image_id is None:
+            fresh = await prepared()
+            image_id = hashlib.sha256(fresh[0].data).hexdigest()[:32]
         ref = claim.ref()
         await self.references.add(Reference(image_id, claim.owner, ref, round(time.time(), 3),
                                             payload if keyed else None))
         await self.references.wait_for_deletes(image_id)
-        meta, created = await self._ensure_stored(image_id, clean, work, focus)
+        meta = await self._stored(image_id, fresh)
+        created = meta is None
+        if meta is None:
+            meta = await self._store(image_id, fresh or await prepared())
+        if digest is not None:
+            self._uploaded[digest] = image_id
         if keyed and first is None:
             await self.references.remember(claim, KeyedUpload(image_id, payload, created))
         metrics.UPLOADS.labels("created" if created else "existing").inc()
         return Ingested(meta, first.created if first is not None else created, ref)
 
-    async def _ensure_stored(self, image_id: str, clean: Sanitized, work: list[WorkingCopy],
-                             focus: Focus) -> tuple[ImageMeta, bool]:
-        """(meta, whether this call wrote it): the image as stored, written now if any of it is missing."""
+    async def _stored(self, image_id: str, fresh: Prepared | None) -> ImageMeta | None:
+        """The image as stored, or None when any of it is missing (the caller then writes it)."""
         existing = await read_meta(self.store, image_id)  # the store, not a cache: it must be there
-        if existing is not None and await self.store.exists(keys.original(image_id)):
-            if existing.focus is None:
-                # Stored before focal points: keep the one just found. The caller's reference is
-                # already written, so this write cannot bring back an image being deleted.
-                existing = replace(existing, focus=focus)
-                await write_meta(self.store, existing)
-            return self._trust(existing).meta, False
+        if existing is None or not await self.store.exists(keys.original(image_id)):
+            return None
+        if existing.focus is None and fresh is not None:
+            # Stored before focal points: keep the one just found. The caller's reference is
+            # already written, so this write cannot bring back an image being deleted.
+            existing = replace(existing, focus=fresh[2])
+            await write_meta(self.store, existing)
+        return self._trust(existing).meta
+
+    async def _store(self, image_id: str, fresh: Prepared) -> ImageMeta:
+        clean, work, focus = fresh
         meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
                          bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
                          created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work), focus=focus)
@@ -299,7 +321,7 @@ class ImageService:
                                  FORMATS[copy.format].mime, IMMUTABLE)
         await write_meta(self.store, meta)
         self._trust(meta)
-        return meta, True
+        return meta
 
     # ---------------------------------------------------------------- read
 
@@ -361,22 +383,25 @@ class ImageService:
         meta = record.meta
         r = self.settings.render
         animation = keeps_animation(r, meta)
-        clear_pad = request.fit == "pad" and request.bg == crops.TRANSPARENT
-        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha or clear_pad,
-                                         animation)
-        animated = is_animated(self.settings, meta, fmt)
         focus = await self.focus(meta) if request.g == crops.AUTO and request.fp is None else None
-        geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
-        out_w, out_h = geometry.output
+        out_w, out_h = plan_request(meta, request, focus, None).output  # the size: colour moves no pixel
         if request.max_pixels is not None and out_w * out_h > request.max_pixels:
             raise BadParameter(f"the output would be {out_w}x{out_h}, over the "
                                f"{request.max_pixels}-pixel hard cap for signed URLs")
+        clear_pad = request.fit == "pad" and request.bg == crops.TRANSPARENT
+        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha or clear_pad,
+                                         animation, (out_w, out_h))
+        if not FORMATS[fmt].holds(out_w, out_h):  # the key is never made for an output its format cannot hold
+            raise BadParameter(f"the output would be {out_w}x{out_h}, and {FORMATS[fmt].limit()}; "
+                               "ask for a smaller w or h" + (" or another fmt" if request.fmt else ""))
+        geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
+        animated = is_animated(self.settings, meta, fmt)
         quality = self.quality_for(fmt, request.q)
         key = keys.variant_name(geometry, fmt, quality, animated)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
-        size = (geometry.width, geometry.height)
+        size = geometry.output
         if memo_key is not None:
             self._memo[memo_key] = Memo(cache_key, negotiated, modified, size, record.expires)
         entry = self.variants.get(cache_key)

@@ -7,6 +7,11 @@ decoded, then the frame count, and only then is anything decoded. Pillow raises
 many exception types on hostile files (OSError, SyntaxError, ValueError,
 TypeError, EOFError, struct.error, MemoryError...); each becomes an
 `ImageRejected`, never an unexpected error.
+
+Pixels that are kept are decoded by `decoded()`, on an image object nothing else
+has touched: Pillow marks an image loaded even when its decode failed, so an
+image some other call decoded first (and whose error it swallowed) would hand
+over half a picture without complaint.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import pillow_heif
-from PIL import Image, ImageSequence
+from PIL import Image, ImageFile, ImageSequence
 
 from proxy.formats import FORMATS, from_pil
 from proxy.imaging.errors import ImageRejected, InvalidImage, TooManyFrames, TooManyPixels, UnsupportedFormat
@@ -54,6 +59,7 @@ def configure_pillow(max_pixels: int, large_pixels: int = _large_pixels) -> None
     Image.MAX_IMAGE_PIXELS = max_pixels
     _large_pixels = large_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # Pillow's default, stated: a short read is an error, never grey rows
 
 
 # Pillow's plugin registry is process-wide; HEIF joins it on import, like Pillow's own plugins.
@@ -120,19 +126,37 @@ def open_checked(data: bytes, formats: tuple[str, ...], max_pixels: int, max_fra
     return im
 
 
-def decode_all(im: Image.Image) -> None:
-    """Decode every frame once, so corrupt or truncated data fails here and not later."""
+def decoded(data: bytes, formats: tuple[str, ...], max_pixels: int, max_frames: int) -> Image.Image:
+    """`data` opened afresh (with every check of open_checked) and every frame decoded in full.
+
+    Afresh on purpose: Pillow's ImageFile.load() marks an image loaded before it raises, and
+    some reads decode pixels as a side effect and swallow the error (PNG's getexif() decodes
+    the whole image to find an eXIf chunk after the pixels). An object any other code has
+    touched could therefore hold a half-decoded picture that a second load() no longer
+    questions; this one is decoded first by code that lets every error through.
+    """
+    im = open_checked(data, formats, max_pixels, max_frames)
     with guarded():
         if frame_count(im) == 1:
             im.load()
-            return
+            return im
         for frame in ImageSequence.Iterator(im):
             frame.load()
         im.seek(0)
+    return im
+
+
+def decoded_pixels(im: Image.Image) -> int:
+    """Pixels held when every frame is decoded at once (as a re-encoded animation is), for memory_gate."""
+    return im.width * im.height * frame_count(im)
 
 
 def orientation(im: Image.Image) -> int:
-    """EXIF orientation 1-8; anything absent, invalid or unreadable counts as 1 (upright)."""
+    """EXIF orientation 1-8; anything absent, invalid or unreadable counts as 1 (upright).
+
+    May decode the pixels and swallow a decode error (PNG): call it on a throwaway image or
+    on one `decoded()` returned, never on one whose pixels are still to be trusted.
+    """
     try:
         value = im.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001 - corrupt EXIF must not fail the upload

@@ -31,6 +31,7 @@ from proxy.formats import FORMATS, OUTPUT_FORMATS
 from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import guarded, memory_gate
 from proxy.imaging.geometry import Geometry
+from proxy.imaging.modes import eight_bit, widened
 
 _REDUCING_GAP = 2.0
 NO_QUALITY = 100  # what a format that takes no quality (PNG, GIF) is given; its encoder ignores it
@@ -104,14 +105,8 @@ def _reduce_on_decode(im: Image.Image, g: Geometry) -> tuple[float, float, float
 
 
 def resizable(im: Image.Image) -> Image.Image:
-    """Bring exotic modes to ones LANCZOS and the encoders handle (palette -> RGB(A), 16-bit -> 8-bit)."""
-    if im.mode == "P":
-        return im.convert("RGBA" if "transparency" in im.info else "RGB")
-    if im.mode == "PA":
-        return im.convert("RGBA")
-    if im.mode in ("1", "I;16", "I;16B", "I;16L", "I", "F"):
-        return im.convert("L")
-    return im
+    """Bring any decoded mode to one LANCZOS and the encoders handle (L, LA, RGB, RGBA, CMYK; see imaging.modes)."""
+    return eight_bit(widened(im))
 
 
 def _resize(im: Image.Image, g: Geometry, box: tuple[float, float, float, float]) -> Image.Image:

@@ -39,6 +39,8 @@ BAD = sorted(p for p, r in ROWS.items() if not accepted(r))
 def reference(path: Path, size: tuple[int, int]) -> Image.Image:
     """What the picture should look like: Pillow's own upright decode (first frame), resized, as RGB."""
     im = Image.open(path)
+    if im.mode.startswith("I;16"):  # 16-bit grey shows its levels scaled to 8 bits (Pillow's convert clips them)
+        im = im.convert("I").point(lambda v: v / 257).convert("L")
     im = ImageOps.exif_transpose(im.convert("RGBA") if im.mode in ("P", "PA", "LA") else im)
     if im.mode == "RGBA":
         flat = Image.new("RGB", im.size, (255, 255, 255))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
 from PIL import Image
 
 import proxy.imaging.decode  # noqa: F401 - registers the HEIF plugin, as the service does
@@ -61,4 +64,36 @@ def test_the_facts_the_rest_of_the_code_reads() -> None:
     assert {n: (FORMATS[n].mime, FORMATS[n].extension) for n in OUTPUT_FORMATS} == {
         "avif": ("image/avif", "avif"), "webp": ("image/webp", "webp"), "jpeg": ("image/jpeg", "jpg"),
         "png": ("image/png", "png"), "gif": ("image/gif", "gif")}
-    assert {n for n in FORMATS if FORMATS[n].single_frame} == {"jpeg", "heic"}
+    assert {n for n in FORMATS if FORMATS[n].single_frame} == {"jpeg", "heic", "tiff"}  # previews, collections, pages
+
+
+def _round_trip(fmt: str, size: tuple[int, int]) -> bool:
+    """Whether Pillow writes a `size` image in `fmt` and reads it back at that size."""
+    out = io.BytesIO()
+    try:
+        fastest = {"speed": 10} if fmt == "avif" else {}
+        Image.new("RGB", size, (90, 30, 200)).save(out, FORMATS[fmt].pil_save, **fastest)
+        back = Image.open(io.BytesIO(out.getvalue()))
+        back.load()
+    except (OSError, ValueError):
+        return False
+    return back.size == size
+
+
+@pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
+def test_max_side_is_what_the_encoder_writes_and_the_decoder_reads(fmt: str) -> None:
+    """Measured, not copied from the specs: libjpeg-turbo stops at 65500 (not the 65535 its header field holds),
+    libavif's decoder at 32768 (its encoder writes more); GIF's and PNG's fields hold more than any upload."""
+    side = FORMATS[fmt].max_side
+    tested = min(side, 70_000)  # PNG's 2**31 - 1 is beyond any upload: 70,000 stands for it
+    assert _round_trip(fmt, (16, tested)) and _round_trip(fmt, (tested, 16))
+    if tested == side and fmt != "gif":  # a GIF's 16-bit fields cannot even say one more
+        assert not _round_trip(fmt, (16, side + 1)) and not _round_trip(fmt, (side + 1, 16))
+
+
+def test_holds_checks_both_sides_and_the_area() -> None:
+    webp, avif, png = FORMATS["webp"], FORMATS["avif"], FORMATS["png"]
+    assert webp.holds(16383, 16383) and not webp.holds(193, 31237) and not webp.holds(16384, 1)
+    assert avif.holds(193, 31237) and not avif.holds(32769, 1) and not avif.holds(16385, 16385)
+    assert png.holds(193, 31237) and png.holds(1, 50_000_000)
+    assert "16383" in webp.limit() and "268435456" in avif.limit()

@@ -40,6 +40,22 @@ def test_png_for_transparent_images_without_a_modern_format() -> None:
     assert pick_format(CHROME, ALL, has_alpha=True) == "avif"
 
 
+@pytest.mark.parametrize(("size", "alpha", "expected"), [
+    ((193, 31237), False, "avif"),  # AVIF holds 32768 a side: WebP (16383) would not be needed anyway
+    ((193, 40000), False, "jpeg"),  # past AVIF and WebP: the next format that holds it
+    ((193, 40000), True, "png"),  # ... and keeps the alpha
+    ((16383, 100), False, "avif"),
+])
+def test_formats_that_cannot_hold_the_output_are_skipped(size: tuple[int, int], alpha: bool, expected: str) -> None:
+    assert pick_format(CHROME, ALL, has_alpha=alpha, size=size) == expected
+
+
+def test_webp_falls_back_for_an_output_taller_than_it_holds() -> None:
+    assert pick_format(FIREFOX_OLD, ALL, has_alpha=False, size=(193, 16383)) == "webp"
+    assert pick_format(FIREFOX_OLD, ALL, has_alpha=False, size=(193, 16384)) == "jpeg"
+    assert pick_format(FIREFOX_OLD, (*ALL, "gif"), has_alpha=False, animated=True, size=(100, 20000)) == "gif"
+
+
 @pytest.mark.parametrize(("accept", "expected"), [
     ("image/avif;q=0,image/webp", "webp"),
     ("image/avif;q=0.0,image/webp;q=0.000,*/*", "jpeg"),

@@ -229,9 +229,6 @@ def test_sixteen_bit_grayscale_renders_as_eight_bit_grey_of_the_asked_size() -> 
     assert (webp.mode, webp.size) == ("RGB", (128, 32))  # WebP has no grey mode
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="render.resizable() converts I;16 to L with Image.convert, which clips every value "
-                          "above 255 to white instead of scaling by 1/257")
 def test_sixteen_bit_grayscale_keeps_its_tones() -> None:
     source = sixteen_bit_gradient()
     out = rendered(encoded(source, "PNG"), plan(256, 64, None, None, "inside"), "png")
