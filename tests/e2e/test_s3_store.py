@@ -1,4 +1,4 @@
-"""The S3 store against a real S3 API over HTTP (moto's standalone server).
+"""The S3 store against real S3 APIs over HTTP: moto's standalone server and Ceph's radosgw.
 
 What must hold: the same semantics as the disk store (missing is None, delete is
 idempotent, a prefix delete takes exactly its prefix), the object headers a CDN
@@ -14,7 +14,7 @@ import io
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import httpx
 import pytest
@@ -23,7 +23,8 @@ from PIL import Image
 from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import StorageError, create_store
 from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
-from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+from support.s3server import AWS_ENV, BlackHole, FullBacklog, S3Server
+from support.servers import new_server
 
 T = TypeVar("T")
 
@@ -34,27 +35,12 @@ FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
 FAULT_BOUND_S = 10.0
 
 
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials where the store's standard chain finds them first; no profile of the developer's."""
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, aws_env: None) -> MotoServer:
-    """The shared server, running again if a fault test left it stopped."""
-    if not moto_server.running:
-        moto_server.start()
-    return moto_server
+def s3(own_s3: S3Server, aws_env: None) -> S3Server:
+    """The module's server (moto, then radosgw), running again if a fault test left it stopped."""
+    if not own_s3.running:
+        own_s3.start()
+    return own_s3
 
 
 def s3_settings(endpoint: str, bucket: str, **overrides: Any) -> S3Settings:
@@ -87,7 +73,7 @@ async def failure_seconds(call: Awaitable[object]) -> float:
 # --------------------------------------------------------------------------- semantics
 
 
-def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
+def test_round_trip_and_missing_keys(s3: S3Server) -> None:
     """put/get/exists/delete behave like the disk store; a missing key is a miss, not an error."""
     async def body(store: S3Store) -> None:
         key = "originals/abc"
@@ -103,12 +89,12 @@ def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
         assert not await store.exists(key)
         await store.ping()
 
-    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket), body)
 
 
-def test_objects_carry_content_type_and_cache_control(moto: MotoServer) -> None:
+def test_objects_carry_content_type_and_cache_control(s3: S3Server) -> None:
     """Blobs are immutable for a CDN reading the bucket; metadata, which a delete removes, is no-store."""
-    settings = s3_settings(moto.endpoint, moto.bucket)
+    settings = s3_settings(s3.endpoint, s3.bucket)
     written = {"originals/abc": "image/png", "originals/abc.json": "application/json",
                "variants/abc/w64.webp": "image/webp"}
 
@@ -117,20 +103,20 @@ def test_objects_carry_content_type_and_cache_control(moto: MotoServer) -> None:
             await store.put(key, b"data", content_type)
 
     with_store(settings, body)
-    client = moto.client()
-    heads = {key: client.head_object(Bucket=moto.bucket, Key=settings.prefix + key) for key in written}
+    client = s3.client()
+    heads = {key: client.head_object(Bucket=s3.bucket, Key=settings.prefix + key) for key in written}
     assert {k: h["ContentType"] for k, h in heads.items()} == written
     assert {k: h["CacheControl"] for k, h in heads.items()} == {
         "originals/abc": IMMUTABLE, "originals/abc.json": NO_STORE, "variants/abc/w64.webp": IMMUTABLE}
 
 
-def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
+def test_prefixes_isolate_stores_sharing_a_bucket(s3: S3Server) -> None:
     """Configured prefixes ("tenant", "tenant2") become "tenant/" and "tenant2/": neither store
     reads, nor deletes, the other's objects, even though one name starts with the other."""
     run = uuid.uuid4().hex[:8]
 
     def configured(prefix: str) -> S3Settings:
-        raw = {"storage": {"backend": "s3", "s3": {"bucket": moto.bucket, "endpoint_url": moto.endpoint,
+        raw = {"storage": {"backend": "s3", "s3": {"bucket": s3.bucket, "endpoint_url": s3.endpoint,
                                                    "addressing_style": "path", "prefix": prefix}}}
         return parse_settings(raw, Path(".")).storage.s3
 
@@ -142,11 +128,11 @@ def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
     assert with_store(first, lambda s: s.get("variants/abc/w64.webp")) == b"first"
     assert with_store(first, lambda s: s.delete_prefix("variants/")) == 1
     assert with_store(second, lambda s: s.get("variants/abc/w64.webp")) == b"second"
-    listed = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=run)
+    listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=run)
     assert [item["Key"] for item in listed["Contents"]] == [f"{run}-tenant2/variants/abc/w64.webp"]
 
 
-def test_delete_prefix_pages_through_listing_and_spares_neighbours(moto: MotoServer) -> None:
+def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: S3Server) -> None:
     """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
     object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
     async def body(store: S3Store) -> tuple[int, int, bool]:
@@ -156,13 +142,13 @@ def test_delete_prefix_pages_through_listing_and_spares_neighbours(moto: MotoSer
         again = await store.delete_prefix("variants/abc/")
         return deleted, again, await store.exists("variants/abc2/w64.webp")
 
-    settings = s3_settings(moto.endpoint, moto.bucket)
+    settings = s3_settings(s3.endpoint, s3.bucket)
     assert with_store(settings, body, list_page_size=10) == (25, 0, True)
-    left = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=settings.prefix + "variants/abc/")
+    left = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=settings.prefix + "variants/abc/")
     assert left["KeyCount"] == 0
 
 
-def test_missing_bucket_is_an_error_not_a_miss(moto: MotoServer) -> None:
+def test_missing_bucket_is_an_error_not_a_miss(s3: S3Server) -> None:
     """NoSuchBucket is a 404 too, but a broken setup must answer 503, not 'no such image'."""
     async def body(store: S3Store) -> None:
         with pytest.raises(StorageError):
@@ -170,10 +156,10 @@ def test_missing_bucket_is_an_error_not_a_miss(moto: MotoServer) -> None:
         with pytest.raises(StorageError):
             await store.ping()
 
-    with_store(s3_settings(moto.endpoint, "no-such-bucket"), body)
+    with_store(s3_settings(s3.endpoint, "no-such-bucket"), body)
 
 
-def test_missing_credentials_are_a_storage_error(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_are_a_storage_error(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials anywhere in the chain (instance metadata switched off) is StorageError, not a crash."""
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -183,18 +169,19 @@ def test_missing_credentials_are_a_storage_error(moto: MotoServer, monkeypatch: 
         with pytest.raises(StorageError, match="credentials"):
             await store.get("originals/abc")
 
-    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket), body)
 
 
 # --------------------------------------------------------------------------- faults
 
 
-def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> None:
-    """Refused connections end every call in StorageError within the bound; once S3 is back
-    (empty: moto keeps state in memory) the store's pool drops its dead connections and works."""
+def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: S3Server) -> None:
+    """Refused connections end every call in StorageError within the bound; once S3 is back the
+    store's pool drops its dead connections and works. (moto comes back empty, as it keeps state in
+    memory; radosgw's gateway keeps none, so the object written before is there again.)"""
     async def body(store: S3Store) -> None:
         await store.put("originals/abc", b"before", "image/jpeg")  # leaves a pooled keep-alive connection
-        moto.stop()
+        s3.stop()
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "get": lambda: store.get("originals/abc"),
             "put": lambda: store.put("originals/abc", b"during", "image/jpeg"),
@@ -205,13 +192,13 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> 
         }
         seconds = {name: await failure_seconds(call()) for name, call in calls.items()}
         assert max(seconds.values()) < FAULT_BOUND_S, seconds
-        moto.start()
+        s3.start()
         await store.ping()
-        assert await store.get("originals/abc") is None
+        assert await store.get("originals/abc") in (None, b"before")  # never b"during": that PUT failed
         await store.put("originals/abc", b"after", "image/jpeg")
         assert await store.get("originals/abc") == b"after"
 
-    with_store(s3_settings(moto.endpoint, moto.bucket, **FAST_FAIL), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket, **FAST_FAIL), body)
 
 
 def test_unreachable_endpoint_fails_after_its_connect_timeouts(aws_env: None) -> None:
@@ -296,30 +283,34 @@ def upload(http: httpx.Client, data: bytes) -> str:
     return str(response.json()["id"])
 
 
-def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServer,
-                                                                 make_server: Callable[..., Any]) -> None:
+def test_service_on_s3_answers_503_during_an_outage_and_recovers(s3: S3Server, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
     down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""
-    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": "e2e",
-          "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
-    server = make_server(storage={"backend": "s3", "s3": s3}, env=AWS_ENV)
-    with server.client() as http:
-        image_id = upload(http, small_jpeg((200, 40, 40)))
-        response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
-        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
-        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/variants/{image_id}/")
-        assert stored["KeyCount"] == 1
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    bucket = {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix,
+              "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
+    try:
+        with server.client() as http:
+            image_id = upload(http, small_jpeg((200, 40, 40)))
+            response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
+            assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+            stored = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"{prefix}/variants/{image_id}/")
+            assert stored["KeyCount"] == 1
 
-        moto.stop()
-        started = time.monotonic()
-        response = http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"})
-        seconds = time.monotonic() - started
-        assert response.status_code == 503
-        assert set(response.json()) == {"error", "detail"}
-        assert int(response.headers["retry-after"]) > 0
-        assert seconds < FAULT_BOUND_S, seconds
+            s3.stop()
+            started = time.monotonic()
+            response = http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"})
+            seconds = time.monotonic() - started
+            assert response.status_code == 503
+            assert set(response.json()) == {"error", "detail"}
+            assert int(response.headers["retry-after"]) > 0
+            assert seconds < FAULT_BOUND_S, seconds
 
-        moto.start()  # empty again: moto keeps state in memory, so upload a new image
-        other_id = upload(http, small_jpeg((40, 40, 200)))
-        response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
-        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+            s3.start()  # moto comes back empty (it keeps state in memory), so upload a new image
+            other_id = upload(http, small_jpeg((40, 40, 200)))
+            response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
+            assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
 """Scale-out on S3: stateless instances sharing one bucket, and storage failures mid-flight.
 
-Two uvicorn processes point at the same bucket and prefix (moto over HTTP). A
+Two uvicorn processes point at the same bucket and prefix (moto, then radosgw, over HTTP). A
 variant rendered by one is served by the other from S3 with no second render;
 concurrent first requests on both leave a valid object; a delete on one
 reaches the other. Service-level tests inject S3 failures between the writes
@@ -20,20 +20,20 @@ import httpx
 import pytest
 from PIL import Image
 
-from support.servers import Server, new_server
+from support.servers import S3_BACKENDS, Server, new_server
 from proxy.config import S3Settings, parse_settings
 from proxy.service import ImageService, NotFound
 from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
-from support.s3server import AWS_ENV, MotoServer
+from support.s3server import AWS_ENV, S3Server
 
 
-@pytest.fixture
+@pytest.fixture(params=list(S3_BACKENDS))
 def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
     prefix = f"pair-{uuid.uuid4().hex[:10]}"
-    servers = [new_server(tmp_path_factory.mktemp(name), "s3", request, prefix=prefix,
+    servers = [new_server(tmp_path_factory.mktemp(name), request.param, request, prefix=prefix,
                           cache={"meta_ttl_s": 0.5}).start() for name in ("a", "b")]
     yield servers[0], servers[1]
     for server in servers:
@@ -91,26 +91,28 @@ def test_a_delete_on_one_instance_reaches_the_other(pair: tuple[Server, Server],
     assert a.stored_files() == set()
 
 
-def test_upload_during_an_outage_is_503_and_stores_nothing(tmp_path_factory: pytest.TempPathFactory,
+def test_upload_during_an_outage_is_503_and_stores_nothing(own_s3: S3Server, tmp_path_factory: pytest.TempPathFactory,
                                                            request: pytest.FixtureRequest, corpus: Path) -> None:
-    moto = MotoServer(tmp_path_factory.mktemp("moto-outage") / "moto.log").start()
-    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
+    prefix = f"outage-{uuid.uuid4().hex[:8]}"
+    s3 = {"bucket": own_s3.bucket, "endpoint_url": own_s3.endpoint, "addressing_style": "path", "prefix": prefix,
+          "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
     srv = new_server(tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV,
                      storage={"backend": "s3", "s3": s3}).start()
     try:
-        moto.stop()
+        own_s3.stop()
         started = time.monotonic()
         with srv.client() as c:
             r = c.post("/img", content=(corpus / "photos/orientation_1.jpg").read_bytes())
         assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
         assert r.headers["retry-after"] and time.monotonic() - started < 10
         assert httpx.get(srv.url + "/readyz").status_code == 503
-        moto.start()  # a fresh, empty bucket: nothing half-written survived
+        own_s3.start()  # moto comes back empty, radosgw with its data: either way nothing half-written
         assert httpx.get(srv.url + "/readyz").status_code == 200
-        assert moto.client().list_objects_v2(Bucket=moto.bucket).get("KeyCount", 0) == 0
+        assert own_s3.client().list_objects_v2(Bucket=own_s3.bucket, Prefix=prefix).get("KeyCount", 0) == 0
     finally:
         srv.stop()
-        moto.stop()
+        if not own_s3.running:
+            own_s3.start()
 
 
 # --------------------------------------------------------------------------- service level, injected faults
@@ -131,21 +133,19 @@ class FlakyStore:
         await self.inner.put(key, data, content_type)
 
 
-def service_on(moto: MotoServer, fail_when: str) -> tuple[ImageService, S3Store]:
-    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": moto.bucket}}}, Path("."))
-    store = S3Store(S3Settings(bucket=moto.bucket, endpoint_url=moto.endpoint,
+def service_on(s3: S3Server, fail_when: str) -> tuple[ImageService, S3Store]:
+    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": s3.bucket}}}, Path("."))
+    store = S3Store(S3Settings(bucket=s3.bucket, endpoint_url=s3.endpoint, addressing_style="path",
                                prefix=f"faults-{uuid.uuid4().hex[:8]}/"), 4)
     return ImageService(settings, FlakyStore(store, fail_when), WorkPool(2, 8, 30)), store  # type: ignore[arg-type]
 
 
 def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
-        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
     data = (corpus / "photos/orientation_3.jpg").read_bytes()
 
     async def scenario() -> None:
-        broken, store = service_on(shared_moto, ".json")
+        broken, store = service_on(shared_s3, ".json")
         with pytest.raises(StorageError):
             await broken.ingest(data)
         healthy = ImageService(broken.settings, store, broken.pool)
@@ -163,12 +163,10 @@ def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
 
 
 def test_variant_that_cannot_be_stored_is_still_served_and_counted(
-        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
 
     async def scenario() -> None:
-        service, store = service_on(shared_moto, "variants/")
+        service, store = service_on(shared_s3, "variants/")
         meta, _ = await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes())
         variant = await service.variant(meta.id, VariantRequest(w=200, h=None, fit="inside", fmt="webp", q=None), "")
         assert variant.tier == "render" and Image.open(io.BytesIO(variant.entry.body)).size == (200, 133)

@@ -1,4 +1,6 @@
-"""Test doubles for S3 over real sockets: moto's standalone server, and a black hole.
+"""S3 servers over real sockets for the tests: moto's standalone server, a black hole, a full backlog.
+
+(The real S3 implementation, radosgw, is in support.radosgw; the fault proxy in support.faultproxy.)
 
 The S3 store is tested over HTTP against a separate process, as it talks to a
 real bucket: the botocore timeouts, retries and connection errors it must turn
@@ -15,10 +17,11 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import httpx
+from botocore.config import Config
 
 from support.processes import free_port, stop_process
 
@@ -31,6 +34,34 @@ AWS_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+
+
+class S3Server(Protocol):
+    """What tests use of any S3 server they run (MotoServer, radosgw's RadosGateway)."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def bucket(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def client(self) -> Any: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def s3_client(endpoint: str) -> Any:
+    """A plain boto3 client on `endpoint` with AWS_ENV's keys, for setup and for checking what a
+    store wrote. Path-style addressing: loopback servers have no per-bucket host names."""
+    return boto3.session.Session(
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+    ).client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
 class MotoServer:
@@ -56,11 +87,7 @@ class MotoServer:
         return self.proc is not None and self.proc.poll() is None
 
     def client(self) -> Any:
-        """A plain boto3 client on the server, for setup and for checking what the store wrote."""
-        return boto3.session.Session(
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        ).client("s3", endpoint_url=self.endpoint)
+        return s3_client(self.endpoint)
 
     def start(self, timeout: float = 30.0) -> MotoServer:
         with self.log.open("ab") as log:

@@ -1,5 +1,5 @@
 """Real service processes for the tests: `python -m proxy serve` on a loopback port, one config file
-and data folder each, on local disk or on S3 (moto over HTTP), with helpers to read what was stored."""
+and data folder each, on local disk or on S3 (moto or radosgw over HTTP), with helpers to read what was stored."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ import pytest
 
 from support.corpus import REPO
 from support.processes import free_port, stop_process
-from support.s3server import AWS_ENV, MotoServer
+from support.s3server import AWS_ENV
+
+# The S3 backends the tests run on, each with the session fixture that serves it (tests/conftest.py).
+S3_BACKENDS = {"s3": "shared_moto", "rgw": "shared_rgw"}
 
 
 def toml_value(value: Any) -> str:
@@ -135,13 +138,13 @@ def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, worke
     Rate limits are off unless a test sets them: tests upload in bulk on purpose.
     """
     sections = {"rate_limits": {"uploads_per_minute": 0, "misses_per_minute": 0}} | sections
-    if backend == "s3" and "storage" not in sections:
-        moto: MotoServer = request.getfixturevalue("shared_moto")
+    if backend in S3_BACKENDS and "storage" not in sections:
+        s3server = request.getfixturevalue(S3_BACKENDS[backend])
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
-        s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
-              "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
+        s3 = {"bucket": s3server.bucket, "prefix": prefix, "endpoint_url": s3server.endpoint,
+              "addressing_style": "path", "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
         sections = {"storage": {"backend": "s3", "s3": s3}} | sections
         return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
-                      s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
+                      s3=s3server.client(), bucket=s3server.bucket, prefix=prefix + "/")
     sections = {"storage": {"path": "data"}} | sections
     return Server(folder, write_config(folder, sections), workers=workers, env=env or {})
