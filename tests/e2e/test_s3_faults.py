@@ -106,15 +106,14 @@ class Rig:
         Image.open(io.BytesIO(original)).load()
 
 
-def faulty_rig(s3: S3Server, folder: Path, request: pytest.FixtureRequest, prefix: str,
-               **sections: dict[str, Any]) -> Rig:
+def faulty_rig(s3: S3Server, folder: Path, request: pytest.FixtureRequest, prefix: str) -> Rig:
     """`prefix` is fixed, not random: the random cuts are drawn per request line, which holds it."""
     proxy = FaultProxy(s3.endpoint)
     bucket = {"bucket": s3.bucket, "endpoint_url": proxy.endpoint, "addressing_style": "path", "prefix": prefix,
               **FAST_FAIL}
     storage = {"backend": "s3", "s3": bucket}
     settings = parse_settings({"storage": storage}, folder).storage.s3
-    server = new_server(folder, "local", request, env=AWS_ENV, storage=storage, **sections)
+    server = new_server(folder, "local", request, env=AWS_ENV, storage=storage, cache={"meta_ttl_s": META_TTL_S})
     try:
         server.start()
     except BaseException:
@@ -127,7 +126,7 @@ def faulty_rig(s3: S3Server, folder: Path, request: pytest.FixtureRequest, prefi
 def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """A service on each S3 implementation in turn, reached through a fault proxy."""
     s3: S3Server = request.getfixturevalue(S3_BACKENDS[request.param])
-    rig = faulty_rig(s3, tmp_path_factory.mktemp("faults"), request, "faults", cache={"meta_ttl_s": META_TTL_S})
+    rig = faulty_rig(s3, tmp_path_factory.mktemp("faults"), request, "faults")
     yield rig
     rig.server.stop()
     rig.proxy.stop()

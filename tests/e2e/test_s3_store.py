@@ -23,7 +23,7 @@ from PIL import Image
 from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import StorageError, create_store
 from proxy.storage.s3 import IMMUTABLE, NO_STORE, S3Store, pool_size
-from support.s3server import AWS_ENV, BlackHole, FullBacklog, S3Server
+from support.s3server import AWS_ENV, BlackHole, FullBacklog, StoppableS3
 from support.servers import new_server
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ FAULT_BOUND_S = 10.0
 
 
 @pytest.fixture
-def s3(own_s3: S3Server, aws_env: None) -> S3Server:
+def s3(own_s3: StoppableS3, aws_env: None) -> StoppableS3:
     """The module's server (moto, then radosgw), running again if a fault test left it stopped."""
     if not own_s3.running:
         own_s3.start()
@@ -73,7 +73,7 @@ async def failure_seconds(call: Awaitable[object]) -> float:
 # --------------------------------------------------------------------------- semantics
 
 
-def test_round_trip_and_missing_keys(s3: S3Server) -> None:
+def test_round_trip_and_missing_keys(s3: StoppableS3) -> None:
     """put/get/exists/delete behave like the disk store; a missing key is a miss, not an error."""
     async def body(store: S3Store) -> None:
         key = "originals/abc"
@@ -92,7 +92,7 @@ def test_round_trip_and_missing_keys(s3: S3Server) -> None:
     with_store(s3_settings(s3.endpoint, s3.bucket), body)
 
 
-def test_objects_carry_content_type_and_cache_control(s3: S3Server) -> None:
+def test_objects_carry_content_type_and_cache_control(s3: StoppableS3) -> None:
     """Blobs are immutable for a CDN reading the bucket; metadata, which a delete removes, is no-store."""
     settings = s3_settings(s3.endpoint, s3.bucket)
     written = {"originals/abc": "image/png", "originals/abc.json": "application/json",
@@ -110,7 +110,7 @@ def test_objects_carry_content_type_and_cache_control(s3: S3Server) -> None:
         "originals/abc": IMMUTABLE, "originals/abc.json": NO_STORE, "variants/abc/w64.webp": IMMUTABLE}
 
 
-def test_prefixes_isolate_stores_sharing_a_bucket(s3: S3Server) -> None:
+def test_prefixes_isolate_stores_sharing_a_bucket(s3: StoppableS3) -> None:
     """Configured prefixes ("tenant", "tenant2") become "tenant/" and "tenant2/": neither store
     reads, nor deletes, the other's objects, even though one name starts with the other."""
     run = uuid.uuid4().hex[:8]
@@ -132,7 +132,7 @@ def test_prefixes_isolate_stores_sharing_a_bucket(s3: S3Server) -> None:
     assert [item["Key"] for item in listed["Contents"]] == [f"{run}-tenant2/variants/abc/w64.webp"]
 
 
-def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: S3Server) -> None:
+def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: StoppableS3) -> None:
     """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
     object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
     async def body(store: S3Store) -> tuple[int, int, bool]:
@@ -148,7 +148,7 @@ def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: S3Server)
     assert left["KeyCount"] == 0
 
 
-def test_missing_bucket_is_an_error_not_a_miss(s3: S3Server) -> None:
+def test_missing_bucket_is_an_error_not_a_miss(s3: StoppableS3) -> None:
     """NoSuchBucket is a 404 too, but a broken setup must answer 503, not 'no such image'."""
     async def body(store: S3Store) -> None:
         with pytest.raises(StorageError):
@@ -159,7 +159,7 @@ def test_missing_bucket_is_an_error_not_a_miss(s3: S3Server) -> None:
     with_store(s3_settings(s3.endpoint, "no-such-bucket"), body)
 
 
-def test_missing_credentials_are_a_storage_error(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_are_a_storage_error(s3: StoppableS3, monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials anywhere in the chain (instance metadata switched off) is StorageError, not a crash."""
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -175,7 +175,7 @@ def test_missing_credentials_are_a_storage_error(s3: S3Server, monkeypatch: pyte
 # --------------------------------------------------------------------------- faults
 
 
-def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: S3Server) -> None:
+def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: StoppableS3) -> None:
     """Refused connections end every call in StorageError within the bound; once S3 is back the
     store's pool drops its dead connections and works. (moto comes back empty, as it keeps state in
     memory; radosgw's gateway keeps none, so the object written before is there again.)"""
@@ -230,8 +230,7 @@ def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None
                                             failure_seconds(store.put("originals/abc", b"x", "image/jpeg")))
         elapsed = time.monotonic() - started
         ticking.cancel()
-        # At least one full read timeout per attempt: the read-timeout path, not a refusal. (A PUT
-        # also waits up to 1 s per attempt for "100 Continue" first: botocore's fixed wait.)
+        # At least one full read timeout per attempt: the read-timeout path, not a refusal.
         assert FAST_FAIL["read_timeout_s"] * FAST_FAIL["max_attempts"] <= min(get_s, put_s)
         assert max(get_s, put_s) < FAULT_BOUND_S, (get_s, put_s)
         # A blocked loop would tick about never; a free one up to every 10 ms (a quarter allows for load).
@@ -283,7 +282,7 @@ def upload(http: httpx.Client, data: bytes) -> str:
     return str(response.json()["id"])
 
 
-def test_service_on_s3_answers_503_during_an_outage_and_recovers(s3: S3Server, tmp_path: Path,
+def test_service_on_s3_answers_503_during_an_outage_and_recovers(s3: StoppableS3, tmp_path: Path,
                                                                  request: pytest.FixtureRequest) -> None:
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
     down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""

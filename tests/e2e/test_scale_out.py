@@ -27,7 +27,7 @@ from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
-from support.s3server import AWS_ENV, S3Server
+from support.s3server import AWS_ENV, S3Server, StoppableS3
 
 
 @pytest.fixture(params=list(S3_BACKENDS))
@@ -91,7 +91,8 @@ def test_a_delete_on_one_instance_reaches_the_other(pair: tuple[Server, Server],
     assert a.stored_files() == set()
 
 
-def test_upload_during_an_outage_is_503_and_stores_nothing(own_s3: S3Server, tmp_path_factory: pytest.TempPathFactory,
+def test_upload_during_an_outage_is_503_and_stores_nothing(own_s3: StoppableS3,
+                                                           tmp_path_factory: pytest.TempPathFactory,
                                                            request: pytest.FixtureRequest, corpus: Path) -> None:
     prefix = f"outage-{uuid.uuid4().hex[:8]}"
     s3 = {"bucket": own_s3.bucket, "endpoint_url": own_s3.endpoint, "addressing_style": "path", "prefix": prefix,

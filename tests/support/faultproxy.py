@@ -335,12 +335,7 @@ class FaultProxy:
         if isinstance(fault, Fault) and fault.kind == "refuse":
             with self._lock:
                 self._policy = None
-                listener, self._listener = self._listener, None
-                connections = list(self._connections)
-            if listener is not None:
-                listener.close()
-            for connection in connections:
-                connection.close()
+            self._close_all()
             self.count(fault)
             return
         with self._lock:
@@ -394,9 +389,8 @@ class FaultProxy:
                 self._connections.add(connection)
             connection.run(f"fault-proxy-{served}")
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+    def _close_all(self) -> None:
+        """Stop listening and close every open connection (refuse, stop)."""
         with self._lock:
             listener, self._listener = self._listener, None
             connections = list(self._connections)
@@ -404,6 +398,11 @@ class FaultProxy:
             listener.close()
         for connection in connections:
             connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._close_all()
 
     def __enter__(self) -> FaultProxy:
         return self

@@ -25,10 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from support.processes import free_port, stop_process
-from support.s3server import AWS_ENV, s3_client
+from support.s3server import AWS_ENV, S3Process, s3_client
 
 CEPH_BINARIES = ("monmaptool", "ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph")
 MEMSTORE_BYTES = 3 * 1024**3  # the OSD's RAM "disk"; the whole suite stores far less
@@ -82,48 +80,21 @@ rgw data = {folder}/rgw/$name
 """
 
 
-class RadosGateway:
-    """One radosgw process of a cluster, on its own loopback port; stop() then start() keeps the port."""
+class RadosGateway(S3Process):
+    """One radosgw process of a cluster, on its own loopback port."""
 
     def __init__(self, cluster: RadosCluster, name: str) -> None:
+        super().__init__(cluster.bucket)
         self.cluster = cluster
         self.name = name
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def bucket(self) -> str:
-        return self.cluster.bucket
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def client(self) -> Any:
-        return s3_client(self.endpoint)
 
     def start(self, timeout: float = 90.0) -> RadosGateway:
+        # tcp_nodelay: without it every answer that beast writes in two parts (an error, a listing)
+        # waits 40 ms for the client's delayed ACK.
         self.proc = self.cluster.spawn("radosgw", "-n", f"client.rgw.{self.name}",
                                        "--rgw-frontends", f"beast endpoint=127.0.0.1:{self.port} tcp_nodelay=1")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"radosgw {self.name} exited early:\n{self.cluster.logs()}")
-            try:
-                httpx.get(self.endpoint, timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"radosgw {self.name} did not answer within {timeout}s:\n{self.cluster.logs()}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
+        self.wait_until_answering(timeout, self.cluster.logs)
+        return self
 
 
 class RadosCluster:

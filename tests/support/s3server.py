@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import boto3
 import httpx
@@ -37,7 +37,7 @@ AWS_ENV = {
 
 
 class S3Server(Protocol):
-    """What tests use of any S3 server they run (MotoServer, radosgw's RadosGateway)."""
+    """What tests use of any S3 server (MotoServer, radosgw's RadosCluster and RadosGateway)."""
 
     @property
     def endpoint(self) -> str: ...
@@ -45,10 +45,14 @@ class S3Server(Protocol):
     @property
     def bucket(self) -> str: ...
 
+    def client(self) -> Any: ...
+
+
+class StoppableS3(S3Server, Protocol):
+    """An S3 server a test may take away and bring back (MotoServer, RadosGateway)."""
+
     @property
     def running(self) -> bool: ...
-
-    def client(self) -> Any: ...
 
     def start(self) -> object: ...
 
@@ -64,16 +68,12 @@ def s3_client(endpoint: str) -> Any:
     ).client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
-class MotoServer:
-    """`python -m moto.server` on a loopback port, with one bucket.
+class S3Process:
+    """What an S3 server process on a loopback port has, whatever the implementation
+    (MotoServer here, support.radosgw.RadosGateway). stop() then start() reuses the port, so a
+    store configured with `endpoint` sees an outage and a recovery."""
 
-    stop() then start() reuses the port, so a store configured with `endpoint` sees an
-    outage and a recovery. moto keeps state in memory: a restart empties the bucket
-    (start() creates it again).
-    """
-
-    def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
-        self.log = log
+    def __init__(self, bucket: str) -> None:
         self.bucket = bucket
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -89,31 +89,41 @@ class MotoServer:
     def client(self) -> Any:
         return s3_client(self.endpoint)
 
-    def start(self, timeout: float = 30.0) -> MotoServer:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
-        self._wait_until_answering(timeout)
-        self.client().create_bucket(Bucket=self.bucket)
-        return self
-
-    def _wait_until_answering(self, timeout: float) -> None:
+    def wait_until_answering(self, timeout: float, log: Callable[[], str]) -> None:
+        """Until the process answers HTTP; if it exits or stays silent, stop it and raise with its `log()`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"moto server exited early:\n{self.log.read_text(errors='replace')}")
+                raise RuntimeError(f"{type(self).__name__} exited early:\n{log()}")
             try:
                 httpx.get(self.endpoint, timeout=1)
                 return
             except httpx.TransportError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"moto server did not answer within {timeout}s")
+        raise RuntimeError(f"{type(self).__name__} did not answer within {timeout}s:\n{log()}")
 
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+
+class MotoServer(S3Process):
+    """`python -m moto.server` on a loopback port, with one bucket. moto keeps state in memory:
+    a restart empties the bucket (start() creates it again)."""
+
+    def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
+        super().__init__(bucket)
+        self.log = log
+
+    def start(self, timeout: float = 30.0) -> MotoServer:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+        self.wait_until_answering(timeout, lambda: self.log.read_text(errors="replace"))
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
 
 
 class BlackHole:
