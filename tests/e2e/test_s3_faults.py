@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -42,7 +42,6 @@ from support.faultproxy import Fault, FaultProxy, random_cuts
 from support.s3server import AWS_ENV, S3Server
 from support.servers import S3_BACKENDS, Server, new_server
 
-T = TypeVar("T")
 
 FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
 MARGIN_S = 1.5
@@ -285,8 +284,8 @@ def test_an_upload_whose_puts_are_answered_cut_ends_within_the_bound(healthy: Ri
 
 def test_concurrent_uploads_under_random_cuts(healthy: Rig) -> None:
     """50 uploads at once while a seeded quarter of S3 requests are cut (head, body, request, reset):
-    none answers 500; each 201 names an image whose original, metadata and variants are whole in
-    the bucket; no metadata document is left without its original; S3 healthy again, all is served."""
+    none answers 500; each 201 names an original that is whole in the bucket, with its metadata;
+    no metadata document is left without its original; with S3 healthy again, every one renders."""
     rig = healthy
     images = [noise_jpeg(seed, (600, 400)) for seed in range(50)]
     before = sum(rig.proxy.applied.values())

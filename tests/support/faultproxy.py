@@ -238,13 +238,12 @@ class Connection:
 
     def _requests(self) -> None:
         framer = Framer(request_bodiless)
-        head, fault, sent, swallowing = b"", None, 0, False
+        fault, sent, swallowing = None, 0, False
         while data := self.client.recv(CHUNK):
             for segment in framer.feed(data):
                 if swallowing:
                     continue
                 if segment.part == "head":
-                    head += segment.data
                     if segment.head is None:
                         continue  # forward the head only once it is whole and a fault was chosen
                     line = request_line(segment.head)
@@ -258,7 +257,7 @@ class Connection:
                         self.proxy.count(fault)
                         swallowing = True  # hold the connection open, answer nothing, until the client leaves
                         continue
-                    out, head, sent = segment.head, b"", 0
+                    out, sent = segment.head, 0
                 else:
                     out = segment.data
                 if fault is not None and fault.kind == "cut_request" and sent + len(out) > fault.at:
