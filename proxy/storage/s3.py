@@ -15,6 +15,21 @@ Every call is bounded: connect and read timeouts plus a fixed number of attempts
 (botocore "standard" retries, which also back off). Any failure other than "no
 such object" becomes StorageError, which the HTTP layer answers with
 503 + Retry-After, so an S3 outage costs clients seconds, not hung requests.
+"Any failure" is wider than botocore's own exception types. Depending on the
+version, urllib3's ProtocolError, http.client's IncompleteRead or a socket error
+escape its wrapping, and its parsers raise ValueError on a header cut mid-value;
+`NETWORK_FAULTS` names them all. And a cut can look like an answer: botocore reads
+non-streamed bodies without checking their length, and a connection closed inside
+a response head leaves http.client a status with no Content-Length, whose body
+then "ends" at the cut. So a read checks the bytes it got against the length S3
+announced, a GET's 404 is a miss only when its error document names NoSuchKey,
+and a listing or batch delete without framing is refused (`_require_framing`).
+
+No `Expect: 100-continue` on uploads: botocore waits up to 1 s per attempt for the
+interim answer from servers that never send one, and a connection cut inside that
+interim answer makes its reader loop forever on EOF (a thread lost at 100% CPU,
+a request never answered). Our bodies are images of at most a few MB, so sending
+them at once costs nothing worth that.
 
 Credentials come only from the standard AWS chain (environment, shared
 credentials/config files, instance or task role). The same chain takes
@@ -25,11 +40,13 @@ reject the CRC checksums botocore >= 1.36 adds to PUTs by default.
 from __future__ import annotations
 
 import asyncio
+import http.client
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 import boto3
+import urllib3.exceptions
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -47,20 +64,50 @@ def pool_size(settings: S3Settings, render_slots: int) -> int:
     return settings.max_pool_connections or max(10, 2 * render_slots + 4)
 
 
-def _is_missing_object(exc: ClientError) -> bool:
-    """A 404 for the object itself. NoSuchBucket is also a 404 but means a broken setup, not a miss."""
+def _is_missing_object(exc: ClientError, documented: bool) -> bool:
+    """A 404 for the object itself. NoSuchBucket is also a 404 but means a broken setup, not a miss.
+
+    A GET's 404 carries an error document (`documented`), which must name NoSuchKey: one cut
+    short names nothing, and "maybe missing" is a fault, not a miss. A HEAD's 404 has no body,
+    so there the status is all S3 says.
+    """
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status == 404 and exc.response.get("Error", {}).get("Code") != "NoSuchBucket"
+    code = exc.response.get("Error", {}).get("Code")
+    return status == 404 and (code == "NoSuchKey" if documented else code != "NoSuchBucket")
+
+
+# What the client stack raises when the network fails it: botocore's own types, what escapes them
+# from urllib3, http.client and the socket layer (OSError covers ssl.SSLError and timeouts), and
+# ValueError, which botocore's parsers raise on a header value cut short (an empty Last-Modified).
+NETWORK_FAULTS = (BotoCoreError, ClientError, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
+                  ValueError)
 
 
 @contextmanager
 def _as_storage_error(action: str, where: str) -> Iterator[None]:
-    """Turn every botocore/boto3 failure (timeouts, refused connections, 5xx, missing
-    credentials, access denied) into the one error type the service knows how to answer."""
+    """Turn every failure of the client stack (timeouts, refused, reset or cut connections, 5xx,
+    missing credentials, access denied) into the one error type the service knows how to answer."""
     try:
         yield
-    except (BotoCoreError, ClientError) as exc:
-        raise StorageError(f"s3 {action} {where}: {exc}") from exc
+    except NETWORK_FAULTS as exc:
+        raise StorageError(f"s3 {action} {where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _drop_expect_continue(params: dict[str, Any], **_: Any) -> None:
+    """Send bodies without waiting for "100 Continue" (why: the module's docstring)."""
+    params["headers"].pop("Expect", None)
+
+
+# Operations whose 200 body we parse for data: a cut head would make an empty body look like an answer.
+FRAMED_OPERATIONS = ("ListObjectsV2", "DeleteObjects")
+
+
+def _require_framing(http_response: Any, model: Any, **_: Any) -> None:
+    """A 200 whose body is parsed must say how long it is (Content-Length or chunked): S3 always
+    does, so a head without either was cut before its end, and its empty body is not an answer."""
+    headers = http_response.headers
+    if http_response.status_code == 200 and "content-length" not in headers and "transfer-encoding" not in headers:
+        raise StorageError(f"s3 {model.name}: the response was cut inside its head (no Content-Length)")
 
 
 def _client(settings: S3Settings, connections: int) -> Any:
@@ -75,7 +122,11 @@ def _client(settings: S3Settings, connections: int) -> Any:
         s3={"addressing_style": settings.addressing_style},
     )
     # A session of our own: creating clients from boto3's shared default session is not thread-safe.
-    return boto3.session.Session().client("s3", endpoint_url=settings.endpoint_url or None, config=config)
+    client = boto3.session.Session().client("s3", endpoint_url=settings.endpoint_url or None, config=config)
+    client.meta.events.register_last("before-call.s3", _drop_expect_continue)
+    for operation in FRAMED_OPERATIONS:
+        client.meta.events.register(f"after-call.s3.{operation}", _require_framing)
+    return client
 
 
 class S3Store:
@@ -102,11 +153,17 @@ class S3Store:
             try:
                 response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             except ClientError as exc:
-                if _is_missing_object(exc):
+                if _is_missing_object(exc, documented=True):
                     return None
                 raise
             with closing(response["Body"]) as body:
-                return body.read()
+                data: bytes = body.read()
+        # urllib3 and botocore already refuse a body shorter than its Content-Length; a head cut
+        # before that header leaves no length to check against, so a missing one is a fault too.
+        announced = response.get("ContentLength")
+        if announced != len(data):
+            raise StorageError(f"s3 get {self._where(key)}: read {len(data)} bytes of {announced} announced")
+        return data
 
     def _put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         with _as_storage_error("put", self._where(key)):
@@ -118,7 +175,7 @@ class S3Store:
             try:
                 self._client.head_object(Bucket=self.bucket, Key=self.prefix + key)
             except ClientError as exc:
-                if _is_missing_object(exc):
+                if _is_missing_object(exc, documented=False):
                     return False
                 raise
             return True

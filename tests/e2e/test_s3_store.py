@@ -1,4 +1,4 @@
-"""The S3 store against a real S3 API over HTTP (moto's standalone server).
+"""The S3 store against real S3 APIs over HTTP: moto's standalone server and Ceph's radosgw.
 
 What must hold: the same semantics as the disk store (missing is None, delete is
 idempotent, a prefix delete takes exactly its prefix), the object headers a CDN
@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import pytest
 from PIL import Image
@@ -24,7 +24,7 @@ from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy import keys
 from proxy.storage import IMMUTABLE, NO_STORE, StorageError, create_store
 from proxy.storage.s3 import S3Store, pool_size
-from support.s3server import AWS_ENV, BlackHole, FullBacklog, MotoServer
+from support.s3server import AWS_ENV, BlackHole, FullBacklog, StoppableS3
 from support.servers import new_server
 from support.uploads import upload
 
@@ -37,27 +37,12 @@ FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
 FAULT_BOUND_S = 10.0
 
 
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials where the store's standard chain finds them first; no profile of the developer's."""
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, aws_env: None) -> MotoServer:
-    """The shared server, running again if a fault test left it stopped."""
-    if not moto_server.running:
-        moto_server.start()
-    return moto_server
+def s3(own_s3: StoppableS3, aws_env: None) -> StoppableS3:
+    """The module's server (moto, then radosgw), running again if a fault test left it stopped."""
+    if not own_s3.running:
+        own_s3.start()
+    return own_s3
 
 
 def s3_settings(endpoint: str, bucket: str, **overrides: Any) -> S3Settings:
@@ -90,7 +75,7 @@ async def failure_seconds(call: Awaitable[object]) -> float:
 # --------------------------------------------------------------------------- semantics
 
 
-def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
+def test_round_trip_and_missing_keys(s3: StoppableS3) -> None:
     """put/get/exists/delete behave like the disk store; a missing key is a miss, not an error."""
     async def body(store: S3Store) -> None:
         key = "originals/abc"
@@ -106,16 +91,16 @@ def test_round_trip_and_missing_keys(moto: MotoServer) -> None:
         assert not await store.exists(key)
         await store.ping()
 
-    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket), body)
 
 
-def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
+def test_prefixes_isolate_stores_sharing_a_bucket(s3: StoppableS3) -> None:
     """Configured prefixes ("tenant", "tenant2") become "tenant/" and "tenant2/": neither store
     reads, nor deletes, the other's objects, even though one name starts with the other."""
     run = uuid.uuid4().hex[:8]
 
     def configured(prefix: str) -> S3Settings:
-        raw = {"storage": {"backend": "s3", "s3": {"bucket": moto.bucket, "endpoint_url": moto.endpoint,
+        raw = {"storage": {"backend": "s3", "s3": {"bucket": s3.bucket, "endpoint_url": s3.endpoint,
                                                    "addressing_style": "path", "prefix": prefix}}}
         return parse_settings(raw, Path(".")).storage.s3
 
@@ -127,28 +112,27 @@ def test_prefixes_isolate_stores_sharing_a_bucket(moto: MotoServer) -> None:
     assert with_store(first, lambda s: s.get("variants/abc/w64.webp")) == b"first"
     assert with_store(first, lambda s: s.delete_prefix("variants/")) == 1
     assert with_store(second, lambda s: s.get("variants/abc/w64.webp")) == b"second"
-    listed = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=run)
+    listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=run)
     assert [item["Key"] for item in listed["Contents"]] == [f"{run}-tenant2/variants/abc/w64.webp"]
 
 
-def test_delete_prefix_pages_through_listing_and_spares_neighbours(moto: MotoServer) -> None:
+def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: StoppableS3) -> None:
     """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
     object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
     async def body(store: S3Store) -> tuple[int, int, bool]:
-        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp", IMMUTABLE)
-                               for i in range(25)),
+        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp", IMMUTABLE) for i in range(25)),
                              store.put("variants/abc2/w64.webp", b"v", "image/webp", IMMUTABLE))
         deleted = await store.delete_prefix("variants/abc/")
         again = await store.delete_prefix("variants/abc/")
         return deleted, again, await store.exists("variants/abc2/w64.webp")
 
-    settings = s3_settings(moto.endpoint, moto.bucket)
+    settings = s3_settings(s3.endpoint, s3.bucket)
     assert with_store(settings, body, list_page_size=10) == (25, 0, True)
-    left = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=settings.prefix + "variants/abc/")
+    left = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=settings.prefix + "variants/abc/")
     assert left["KeyCount"] == 0
 
 
-def test_missing_bucket_is_an_error_not_a_miss(moto: MotoServer) -> None:
+def test_missing_bucket_is_an_error_not_a_miss(s3: StoppableS3) -> None:
     """NoSuchBucket is a 404 too, but a broken setup must answer 503, not 'no such image'."""
     async def body(store: S3Store) -> None:
         with pytest.raises(StorageError):
@@ -156,10 +140,10 @@ def test_missing_bucket_is_an_error_not_a_miss(moto: MotoServer) -> None:
         with pytest.raises(StorageError):
             await store.ping()
 
-    with_store(s3_settings(moto.endpoint, "no-such-bucket"), body)
+    with_store(s3_settings(s3.endpoint, "no-such-bucket"), body)
 
 
-def test_missing_credentials_are_a_storage_error(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_are_a_storage_error(s3: StoppableS3, monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials anywhere in the chain (instance metadata switched off) is StorageError, not a crash."""
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -169,18 +153,19 @@ def test_missing_credentials_are_a_storage_error(moto: MotoServer, monkeypatch: 
         with pytest.raises(StorageError, match="credentials"):
             await store.get("originals/abc")
 
-    with_store(s3_settings(moto.endpoint, moto.bucket), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket), body)
 
 
 # --------------------------------------------------------------------------- faults
 
 
-def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> None:
-    """Refused connections end every call in StorageError within the bound; once S3 is back
-    (empty: moto keeps state in memory) the store's pool drops its dead connections and works."""
+def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: StoppableS3) -> None:
+    """Refused connections end every call in StorageError within the bound; once S3 is back the
+    store's pool drops its dead connections and works. (moto comes back empty, as it keeps state in
+    memory; radosgw's gateway keeps none, so the object written before is there again.)"""
     async def body(store: S3Store) -> None:
         await store.put("originals/abc", b"before", "image/jpeg", IMMUTABLE)  # leaves a pooled keep-alive connection
-        moto.stop()
+        s3.stop()
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "get": lambda: store.get("originals/abc"),
             "put": lambda: store.put("originals/abc", b"during", "image/jpeg", IMMUTABLE),
@@ -191,13 +176,13 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(moto: MotoServer) -> 
         }
         seconds = {name: await failure_seconds(call()) for name, call in calls.items()}
         assert max(seconds.values()) < FAULT_BOUND_S, seconds
-        moto.start()
+        s3.start()
         await store.ping()
-        assert await store.get("originals/abc") is None
+        assert await store.get("originals/abc") in (None, b"before")  # never b"during": that PUT failed
         await store.put("originals/abc", b"after", "image/jpeg", IMMUTABLE)
         assert await store.get("originals/abc") == b"after"
 
-    with_store(s3_settings(moto.endpoint, moto.bucket, **FAST_FAIL), body)
+    with_store(s3_settings(s3.endpoint, s3.bucket, **FAST_FAIL), body)
 
 
 def test_unreachable_endpoint_fails_after_its_connect_timeouts(aws_env: None) -> None:
@@ -229,8 +214,7 @@ def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None
                                             failure_seconds(store.put("originals/abc", b"x", "image/jpeg", IMMUTABLE)))
         elapsed = time.monotonic() - started
         ticking.cancel()
-        # At least one full read timeout per attempt: the read-timeout path, not a refusal. (A PUT
-        # also waits up to 1 s per attempt for "100 Continue" first: botocore's fixed wait.)
+        # At least one full read timeout per attempt: the read-timeout path, not a refusal.
         assert FAST_FAIL["read_timeout_s"] * FAST_FAIL["max_attempts"] <= min(get_s, put_s)
         assert max(get_s, put_s) < FAULT_BOUND_S, (get_s, put_s)
         # A blocked loop would tick about never; a free one up to every 10 ms (a quarter allows for load).
@@ -276,23 +260,23 @@ def small_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (160, 120))
     return out.getvalue()
 
 
-def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path: Path,
+def test_objects_carry_content_type_and_cache_control(s3: StoppableS3, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
     """What the service writes: blobs (the original, its working copies, variants) are immutable
     for a CDN reading the bucket; the metadata and the upload's reference, which deletes remove, are no-store."""
     prefix = f"t-{uuid.uuid4().hex[:8]}"
-    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": prefix}
-    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}).start()
+    bucket = {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix}
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
     try:
         with server.client() as http:
             image_id = upload(http, small_jpeg((90, 140, 60), (1000, 700)))["id"]  # large enough for working copies
             assert http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"}).status_code == 200
     finally:
         server.stop()
-    client = moto.client()
-    listed = client.list_objects_v2(Bucket=moto.bucket, Prefix=f"{prefix}/")["Contents"]
-    heads = {item["Key"][len(prefix) + 1:]: client.head_object(Bucket=moto.bucket, Key=item["Key"]) for item in listed}
-    meta = json.loads(client.get_object(Bucket=moto.bucket, Key=f"{prefix}/{keys.metadata(image_id)}")["Body"].read())
+    client = s3.client()
+    listed = client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{prefix}/")["Contents"]
+    heads = {item["Key"][len(prefix) + 1:]: client.head_object(Bucket=s3.bucket, Key=item["Key"]) for item in listed}
+    meta = json.loads(client.get_object(Bucket=s3.bucket, Key=f"{prefix}/{keys.metadata(image_id)}")["Body"].read())
     assert meta["work"], "the upload should have made working copies"
     expected = {keys.original(image_id): ("image/jpeg", IMMUTABLE),
                 keys.metadata(image_id): ("application/json", NO_STORE),
@@ -304,30 +288,34 @@ def test_objects_carry_content_type_and_cache_control(moto: MotoServer, tmp_path
     assert {key: (h["ContentType"], h["CacheControl"]) for key, h in heads.items()} == expected
 
 
-def test_service_on_s3_answers_503_during_an_outage_and_recovers(moto: MotoServer,
-                                                                 make_server: Callable[..., Any]) -> None:
+def test_service_on_s3_answers_503_during_an_outage_and_recovers(s3: StoppableS3, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
     down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""
-    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "addressing_style": "path", "prefix": "e2e",
-          "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
-    server = make_server(storage={"backend": "s3", "s3": s3}, env=AWS_ENV)
-    with server.client() as http:
-        image_id = upload(http, small_jpeg((200, 40, 40)), expect=201, content_type="image/jpeg")["id"]
-        response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
-        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
-        stored = moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=f"e2e/{keys.variant_prefix(image_id)}")
-        assert stored["KeyCount"] == 1
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    bucket = {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix,
+              "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
+    try:
+        with server.client() as http:
+            image_id = upload(http, small_jpeg((200, 40, 40)), expect=201)["id"]
+            response = http.get(f"/img/{image_id}", params={"w": 64, "fmt": "webp"})
+            assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+            stored = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"{prefix}/{keys.variant_prefix(image_id)}")
+            assert stored["KeyCount"] == 1
 
-        moto.stop()
-        started = time.monotonic()
-        response = http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"})
-        seconds = time.monotonic() - started
-        assert response.status_code == 503
-        assert set(response.json()) == {"error", "detail"}
-        assert int(response.headers["retry-after"]) > 0
-        assert seconds < FAULT_BOUND_S, seconds
+            s3.stop()
+            started = time.monotonic()
+            response = http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"})
+            seconds = time.monotonic() - started
+            assert response.status_code == 503
+            assert set(response.json()) == {"error", "detail"}
+            assert int(response.headers["retry-after"]) > 0
+            assert seconds < FAULT_BOUND_S, seconds
 
-        moto.start()  # empty again: moto keeps state in memory, so upload a new image
-        other_id = upload(http, small_jpeg((40, 40, 200)), expect=201, content_type="image/jpeg")["id"]
-        response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
-        assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+            s3.start()  # moto comes back empty (it keeps state in memory), so upload a new image
+            other_id = upload(http, small_jpeg((40, 40, 200)), expect=201)["id"]
+            response = http.get(f"/img/{other_id}", params={"w": 64, "fmt": "webp"})
+            assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+    finally:
+        server.stop()

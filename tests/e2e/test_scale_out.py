@@ -1,6 +1,6 @@
 """Scale-out on S3: stateless instances sharing one bucket, and storage failures mid-flight.
 
-Two uvicorn processes point at the same bucket and prefix (moto over HTTP). A
+Two uvicorn processes point at the same bucket and prefix (moto, then radosgw, over HTTP). A
 variant rendered by one is served by the other from S3 with no second render;
 concurrent first requests on both leave a valid object; a delete on one
 reaches the other. Service-level tests inject S3 failures between the writes
@@ -20,7 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from support.servers import Server, new_server
+from support.servers import S3_BACKENDS, Server, new_server
 from proxy import keys
 from proxy.config import S3Settings, parse_settings
 from proxy.references import Claim
@@ -29,19 +29,24 @@ from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
-from support.s3server import AWS_ENV, MotoServer
+from support.s3server import AWS_ENV, S3Server, StoppableS3
 
 
-@pytest.fixture
-def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
-    """Two instances on one bucket and prefix; `cache.meta_ttl_s` is 0.5 unless parametrized indirectly."""
+def two_instances(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+                  meta_ttl_s: float) -> Iterator[tuple[Server, Server]]:
+    """Two instances on one bucket and prefix of the S3 implementation `request.param` names."""
     prefix = f"pair-{uuid.uuid4().hex[:10]}"
-    ttl = getattr(request, "param", 0.5)
-    servers = [new_server(tmp_path_factory.mktemp(name), "s3", request, prefix=prefix,
-                          cache={"meta_ttl_s": ttl}).start() for name in ("a", "b")]
+    servers = [new_server(tmp_path_factory.mktemp(name), request.param, request, prefix=prefix,
+                          cache={"meta_ttl_s": meta_ttl_s}).start() for name in ("a", "b")]
     yield servers[0], servers[1]
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(params=list(S3_BACKENDS))
+def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    """Two instances that trust their cached metadata for 0.5 s."""
+    yield from two_instances(tmp_path_factory, request, 0.5)
 
 
 def test_a_variant_rendered_on_one_instance_is_served_by_the_other(pair: tuple[Server, Server],
@@ -98,12 +103,19 @@ def test_a_delete_on_one_instance_reaches_the_other(pair: tuple[Server, Server],
 META_TTL_S = 2.0
 
 
-@pytest.mark.parametrize("pair", [META_TTL_S], indirect=True)
-def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(pair: tuple[Server, Server], corpus: Path) -> None:
+@pytest.fixture(params=list(S3_BACKENDS))
+def slow_pair(tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    """Two instances that trust their cached metadata for META_TTL_S: time to watch a memo outlive a delete."""
+    yield from two_instances(tmp_path_factory, request, META_TTL_S)
+
+
+def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(slow_pair: tuple[Server, Server],
+                                                                 corpus: Path) -> None:
     """A variant B serves from memory, also through a URL memo made after A's delete (while B still
     trusts its metadata), turns 404 within cache.meta_ttl_s of the delete: no memo outlives the
     metadata record it was made from (with the memo on its own clock this took up to twice as long)."""
-    a, b = pair
+    a, b = slow_pair
     first_accept = {"accept": "image/webp,*/*"}
     other_accept = {"accept": "*/*"}  # the same variant (fmt is explicit), another memo entry
     with a.client() as ca, b.client() as cb:
@@ -125,26 +137,29 @@ def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(pair: tuple[Serv
     assert status == 404 and seconds < META_TTL_S + 0.5, answers[-3:]
 
 
-def test_upload_during_an_outage_is_503_and_stores_nothing(tmp_path_factory: pytest.TempPathFactory,
+def test_upload_during_an_outage_is_503_and_stores_nothing(own_s3: StoppableS3,
+                                                           tmp_path_factory: pytest.TempPathFactory,
                                                            request: pytest.FixtureRequest, corpus: Path) -> None:
-    moto = MotoServer(tmp_path_factory.mktemp("moto-outage") / "moto.log").start()
-    s3 = {"bucket": moto.bucket, "endpoint_url": moto.endpoint, "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
+    prefix = f"outage-{uuid.uuid4().hex[:8]}"
+    s3 = {"bucket": own_s3.bucket, "endpoint_url": own_s3.endpoint, "addressing_style": "path", "prefix": prefix,
+          "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
     srv = new_server(tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV,
                      storage={"backend": "s3", "s3": s3}).start()
     try:
-        moto.stop()
+        own_s3.stop()
         started = time.monotonic()
         with srv.client() as c:
             r = c.post("/img", content=(corpus / "photos/orientation_1.jpg").read_bytes())
         assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
         assert r.headers["retry-after"] and time.monotonic() - started < 10
         assert httpx.get(srv.url + "/readyz").status_code == 503
-        moto.start()  # a fresh, empty bucket: nothing half-written survived
+        own_s3.start()  # moto comes back empty, radosgw with its data: either way nothing half-written
         assert httpx.get(srv.url + "/readyz").status_code == 200
-        assert moto.client().list_objects_v2(Bucket=moto.bucket).get("KeyCount", 0) == 0
+        assert own_s3.client().list_objects_v2(Bucket=own_s3.bucket, Prefix=prefix).get("KeyCount", 0) == 0
     finally:
         srv.stop()
-        moto.stop()
+        if not own_s3.running:
+            own_s3.start()
 
 
 # --------------------------------------------------------------------------- service level, injected faults
@@ -165,21 +180,19 @@ class FlakyStore:
         await self.inner.put(key, data, content_type, cache_control)
 
 
-def service_on(moto: MotoServer, fail_when: Callable[[str], bool]) -> tuple[ImageService, S3Store]:
-    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": moto.bucket}}}, Path("."))
-    store = S3Store(S3Settings(bucket=moto.bucket, endpoint_url=moto.endpoint,
+def service_on(s3: S3Server, fail_when: Callable[[str], bool]) -> tuple[ImageService, S3Store]:
+    settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": s3.bucket}}}, Path("."))
+    store = S3Store(S3Settings(bucket=s3.bucket, endpoint_url=s3.endpoint, addressing_style="path",
                                prefix=f"faults-{uuid.uuid4().hex[:8]}/"), 4)
     return ImageService(settings, FlakyStore(store, fail_when), WorkPool(2, 8, 30)), store  # type: ignore[arg-type]
 
 
 def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
-        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
     data = (corpus / "photos/orientation_3.jpg").read_bytes()
 
     async def scenario() -> None:
-        broken, store = service_on(shared_moto, lambda key: keys.parse_metadata(key) is not None)
+        broken, store = service_on(shared_s3, lambda key: keys.parse_metadata(key) is not None)
         with pytest.raises(StorageError):
             await broken.ingest(data, Claim("shop"))
         healthy = ImageService(broken.settings, store, broken.pool)
@@ -197,12 +210,10 @@ def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
 
 
 def test_variant_that_cannot_be_stored_is_still_served_and_counted(
-        shared_moto: MotoServer, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
 
     async def scenario() -> None:
-        service, store = service_on(shared_moto, lambda key: key.startswith(keys.VARIANTS))
+        service, store = service_on(shared_s3, lambda key: key.startswith(keys.VARIANTS))
         meta = (await service.ingest((corpus / "photos/orientation_4.jpg").read_bytes(), Claim("shop"))).meta
         variant = await service.variant(meta.id, VariantRequest(w=200, h=None, fit="inside", fmt="webp", q=None), "")
         assert variant.tier == "render" and Image.open(io.BytesIO(variant.entry.body)).size == (200, 133)

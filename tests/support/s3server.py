@@ -1,4 +1,6 @@
-"""Test doubles for S3 over real sockets: moto's standalone server, and a black hole.
+"""S3 servers over real sockets for the tests: moto's standalone server, a black hole, a full backlog.
+
+(The real S3 implementation, radosgw, is in support.radosgw; the fault proxy in support.faultproxy.)
 
 The S3 store is tested over HTTP against a separate process, as it talks to a
 real bucket: the botocore timeouts, retries and connection errors it must turn
@@ -9,16 +11,19 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import boto3
+import httpx
+from botocore.config import Config
 
-from support.processes import HttpProcess
+from support.processes import free_port, stop_process
 
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
@@ -31,42 +36,94 @@ AWS_ENV = {
 }
 
 
-class MotoServer:
-    """`python -m moto.server` on a loopback port, with one bucket.
+class S3Server(Protocol):
+    """What tests use of any S3 server (MotoServer, radosgw's RadosCluster and RadosGateway)."""
 
-    stop() then start() reuses the port, so a store configured with `endpoint` sees an
-    outage and a recovery. moto keeps state in memory: a restart empties the bucket
-    (start() creates it again).
-    """
+    @property
+    def endpoint(self) -> str: ...
 
-    def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
+    @property
+    def bucket(self) -> str: ...
+
+    def client(self) -> Any: ...
+
+
+class StoppableS3(S3Server, Protocol):
+    """An S3 server a test may take away and bring back (MotoServer, RadosGateway)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def s3_client(endpoint: str) -> Any:
+    """A plain boto3 client on `endpoint` with AWS_ENV's keys, for setup and for checking what a
+    store wrote. Path-style addressing: loopback servers have no per-bucket host names."""
+    return boto3.session.Session(
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+    ).client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
+
+
+class S3Process:
+    """What an S3 server process on a loopback port has, whatever the implementation
+    (MotoServer here, support.radosgw.RadosGateway). stop() then start() reuses the port, so a
+    store configured with `endpoint` sees an outage and a recovery."""
+
+    def __init__(self, bucket: str) -> None:
         self.bucket = bucket
-        self.process = HttpProcess("moto server", lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                                                "-p", str(port)],
-                                   log, ready_path="/", env=AWS_ENV, stop_grace_s=10)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
-        return self.process.url
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
-        return self.process.running
+        return self.proc is not None and self.proc.poll() is None
 
     def client(self) -> Any:
-        """A plain boto3 client on the server, for setup and for checking what the store wrote."""
-        return boto3.session.Session(
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        ).client("s3", endpoint_url=self.endpoint)
+        return s3_client(self.endpoint)
 
-    def start(self, timeout: float = 30.0) -> MotoServer:
-        self.process.start(timeout)
-        self.client().create_bucket(Bucket=self.bucket)
-        return self
+    def wait_until_answering(self, timeout: float, log: Callable[[], str]) -> None:
+        """Until the process answers HTTP; if it exits or stays silent, stop it and raise with its `log()`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{type(self).__name__} exited early:\n{log()}")
+            try:
+                httpx.get(self.endpoint, timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{type(self).__name__} did not answer within {timeout}s:\n{log()}")
 
     def stop(self) -> None:
-        self.process.stop()
+        stop_process(self.proc)
+        self.proc = None
+
+
+class MotoServer(S3Process):
+    """`python -m moto.server` on a loopback port, with one bucket. moto keeps state in memory:
+    a restart empties the bucket (start() creates it again)."""
+
+    def __init__(self, log: Path, bucket: str = "test-bucket") -> None:
+        super().__init__(bucket)
+        self.log = log
+
+    def start(self, timeout: float = 30.0) -> MotoServer:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+        self.wait_until_answering(timeout, lambda: self.log.read_text(errors="replace"))
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
 
 
 class BlackHole:

@@ -1,5 +1,5 @@
 """Real service processes for the tests: `python -m proxy serve` on a loopback port, one config file
-and data folder each, on local disk or on S3 (moto over HTTP), with helpers to read what was stored."""
+and data folder each, on local disk or on S3 (moto or radosgw over HTTP), with helpers to read what was stored."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ import pytest
 from proxy import keys
 from support.corpus import REPO
 from support.processes import HttpProcess
-from support.s3server import AWS_ENV, MotoServer
+from support.s3server import AWS_ENV
 from support.uploads import upload
+
+# The S3 backends the tests run on, each with the session fixture that serves it (tests/conftest.py).
+S3_BACKENDS = {"s3": "shared_moto", "rgw": "shared_rgw"}
 
 
 def toml_value(value: Any) -> str:
@@ -193,12 +196,12 @@ def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, worke
 
     On S3 each server gets a fresh key prefix unless `prefix` names one to share.
     """
-    if backend == "s3" and "storage" not in sections:
-        moto: MotoServer = request.getfixturevalue("shared_moto")
+    if backend in S3_BACKENDS and "storage" not in sections:
+        s3server = request.getfixturevalue(S3_BACKENDS[backend])
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
-        s3 = {"bucket": moto.bucket, "prefix": prefix, "endpoint_url": moto.endpoint,
-              "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
+        s3 = {"bucket": s3server.bucket, "prefix": prefix, "endpoint_url": s3server.endpoint,
+              "addressing_style": "path", "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
         sections, token = _defaults({"storage": {"backend": "s3", "s3": s3}} | sections)
         return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
-                      token=token, s3=moto.client(), bucket=moto.bucket, prefix=prefix + "/")
+                      token=token, s3=s3server.client(), bucket=s3server.bucket, prefix=prefix + "/")
     return local_server(folder, workers, env, **sections)
