@@ -34,9 +34,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from proxy import keys
 from proxy.config import S3Settings, parse_settings
 from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
+from support.uploads import upload
 from support.checks import assert_error
 from support.faultproxy import Fault, FaultProxy, random_cuts
 from support.s3server import AWS_ENV, S3Server
@@ -100,7 +102,7 @@ class Rig:
 
     def assert_whole(self, image_id: str) -> None:
         """The stored original is the image the id names (the id is its hash) and decodes fully."""
-        original = self.stored(f"originals/{image_id}")
+        original = self.stored(keys.original(image_id))
         assert hashlib.sha256(original).hexdigest()[:32] == image_id
         Image.open(io.BytesIO(original)).load()
 
@@ -137,12 +139,6 @@ def healthy(rig: Rig) -> Iterator[Rig]:
     rig.proxy.heal()
     yield rig
     rig.proxy.heal()
-
-
-def upload(http: httpx.Client, data: bytes) -> str:
-    response = http.post("/img", content=data)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
@@ -185,7 +181,7 @@ def test_each_fault_on_each_operation_is_a_prompt_503(healthy: Rig, kind: str, o
     with rig.server.client() as http:
         image_id = ""
         if operation != "upload":
-            image_id = upload(http, data)
+            image_id = upload(http, data, expect=201)["id"]
             time.sleep(META_TTL_S * 1.5)  # the metadata leaves this instance's memory, so the store is read
         applied = rig.proxy.applied[fault.kind]
         rig.proxy.inject(fault)
@@ -200,7 +196,7 @@ def test_during_a_fault_readyz_is_503_memory_hits_serve_and_recovery_is_automati
     """Recovery needs nothing but S3 back: the next readiness check and render go through."""
     rig = healthy
     with rig.server.client() as http:
-        image_id = upload(http, noise_jpeg(next(SEEDS)))
+        image_id = upload(http, noise_jpeg(next(SEEDS)), expect=201)["id"]
         assert http.get(f"/img/{image_id}", params={"w": 128, "fmt": "webp"}).status_code == 200
         rig.proxy.inject(FAULTS[kind])
         # At once: a memory hit needs the image's metadata in memory, kept for META_TTL_S here.
@@ -292,7 +288,8 @@ def test_concurrent_uploads_under_random_cuts(healthy: Rig) -> None:
     rig.proxy.inject(random_cuts(seed=16, rate=0.25))
 
     async def all_at_once() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=rig.server.url, timeout=60) as client:
+        auth = {"authorization": f"Bearer {rig.server.token}"}
+        async with httpx.AsyncClient(base_url=rig.server.url, headers=auth, timeout=60) as client:
             return await asyncio.gather(*(client.post("/img", content=data) for data in images))
 
     responses = asyncio.run(all_at_once())
@@ -307,9 +304,10 @@ def test_concurrent_uploads_under_random_cuts(healthy: Rig) -> None:
     assert 0 < len(created) < len(images), f"{len(created)} of 50 created: the cuts should fail some, not all"
 
     stored = rig.keys()
-    metadata = {key.removesuffix(".json") for key in stored if key.endswith(".json")}
-    assert {key for key in metadata if key not in stored} == set(), "metadata without its original"
-    assert {f"originals/{image_id}" for image_id in created} <= metadata
+    described = {image_id for key in stored if (image_id := keys.parse_metadata(key)) is not None}
+    assert {image_id for image_id in described if keys.original(image_id) not in stored} == set(), \
+        "metadata without its original"
+    assert set(created) <= described
     with rig.server.client() as http:
         for image_id in created:
             rig.assert_whole(image_id)
