@@ -31,10 +31,12 @@ test-deps:
 clean:
 	rm -rf $(VENV) data test-artifacts
 
-# Render speed vs a naive Pillow pipeline, then HTTP hits/misses vs a fixed-body app (see bench/README.md).
+# Render speed vs a naive Pillow pipeline, HTTP hits/misses vs a fixed-body app, then bytes at equal SSIM vs
+# our previous settings and IPX (installed into /tmp like bench-peers; skipped without node) (see bench/README.md).
 bench: $(STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/http_bench.py
+	$(PY) bench/quality.py
 
 # Optional: the same photos and requests against IPX (npm ipx@3) and thumbor (PyPI), installed into
 # /tmp/resize-proxy-peers by the script (not part of `make bench` or CI).
