@@ -45,9 +45,10 @@ import tarfile
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # The tests' helpers (support.*) serve the benchmarks too; the imports below this line may come from there. The
 # scoring code (proxy.imaging.quality) is this tree's, whichever tree a worker renders with.
@@ -57,7 +58,6 @@ sys.path[:0] = [str(_ROOT / "tests")] + ([] if "--worker" in sys.argv else [str(
 import httpx
 import numpy as np
 from PIL import Image
-
 from support.corpus import CORPUS, REPO
 from support.images import reference
 
@@ -185,7 +185,8 @@ def orientation(photo: str) -> int:
 
 def ipx_server(scratch: Path, log: Path) -> Any | None:
     """The IPX server bench/peers.py installs and runs (None when it cannot be installed)."""
-    from peers import install_ipx, ipx_server as make_ipx
+    from peers import install_ipx
+    from peers import ipx_server as make_ipx
 
     folder = install_ipx(scratch)
     return make_ipx(folder)(log.parent, False) if folder else None

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-
-from proxy.config import EncoderSettings
-from proxy.imaging.quality import luma, ssim
 from support.corpus import corpus_files
 from support.images import encoded, reference
 from support.servers import Server
+
+from proxy.config import EncoderSettings
+from proxy.imaging.quality import luma, ssim
 
 TARGET = EncoderSettings().auto_target
 PHOTOS = corpus_files("photos")

@@ -12,14 +12,14 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+from support.images import encoded, opened
+from support.photos import photo
 
 import proxy.imaging.render as render_module
 from proxy.config import EncoderSettings
 from proxy.imaging.geometry import Geometry
 from proxy.imaging.quality import luma, ssim
 from proxy.imaging.render import AUTO_MAX_ENCODES, AUTO_QUALITIES, RenderJob, render
-from support.images import encoded, opened
-from support.photos import photo
 
 WHITE = (255, 255, 255)
 TARGET = EncoderSettings().auto_target
