@@ -149,7 +149,8 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     snapping = v.snap == "up"
     size_snap, quality_snap = (snap_width, nearest) if snapping else (None, None)
 
-    w = h = q = preset = None
+    w = h = preset = None
+    q: int | str | None = None
     fit, fmt = "inside", None
     if "p" in params:
         preset = v.presets.get(params["p"])
