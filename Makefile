@@ -32,11 +32,13 @@ clean:
 	rm -rf $(VENV) data test-artifacts
 
 # Render speed vs a naive Pillow pipeline, HTTP hits/misses vs a fixed-body app, upload time before/after
-# the upload-path changes (see bench/README.md).
+# the upload-path changes, then bytes at equal SSIM vs our previous settings and IPX (installed into /tmp
+# like bench-peers; skipped without node) (see bench/README.md).
 bench: $(STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/http_bench.py
 	$(PY) bench/upload_bench.py
+	$(PY) bench/quality.py
 
 # Optional: the same photos and requests against IPX (npm ipx@3) and thumbor (PyPI), installed into
 # /tmp/resize-proxy-peers by the script (not part of `make bench` or CI).

@@ -103,12 +103,15 @@ def parse_metadata(key: str) -> str | None:
     return name[:-len(_JSON)] if name.endswith(_JSON) and "/" not in name else None
 
 
-def variant_name(geometry: Geometry, fmt: str, quality: int, animated: bool = False) -> str:
+def variant_name(geometry: Geometry, fmt: str, quality: int, animated: bool = False,
+                 target: int | None = None) -> str:
     """Canonical name of a variant: one name per distinct output.
 
     Formats that take no quality (PNG, GIF) leave it out, so q= cannot multiply
     their copies. Animated outputs are marked, so turning render.animation off
-    or on never serves a stored variant of the other kind.
+    or on never serves a stored variant of the other kind. A q=auto variant
+    (`target`: its SSIM in thousandths) names the target instead of a quality
+    (`-qauto985`): its quality is found while rendering, and a new target renders anew.
     """
-    q = f"-q{quality}" if FORMATS[fmt].quality else ""
+    q = (f"-qauto{target}" if target is not None else f"-q{quality}") if FORMATS[fmt].quality else ""
     return f"{geometry.key}{'-anim' if animated else ''}{q}.{FORMATS[fmt].extension}"

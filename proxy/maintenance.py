@@ -63,9 +63,11 @@ def allowed_names(meta: ImageMeta, settings: Settings, requests: list[list[tuple
     names = set()
     for fmt in v.formats:
         geometries = {plan_request(meta, r, meta.focus, pad_colour(r, fmt, settings.render)) for r in parsed}
-        qualities = {default_quality(settings.encoders, fmt), *v.qualities}
+        default = default_quality(settings.encoders, fmt)
         animated = is_animated(settings, meta, fmt)
-        names |= {keys.variant_name(g, fmt, q, animated) for g in geometries for q in qualities}
+        names |= {keys.variant_name(g, fmt, q, animated) for g in geometries for q in {default, *v.qualities}}
+        if not animated:  # q=auto at the configured target
+            names |= {keys.variant_name(g, fmt, default, False, settings.encoders.auto_target) for g in geometries}
     return names
 
 

@@ -54,7 +54,7 @@ from proxy.ratelimit import TokenBuckets
 from proxy.references import Claim, KeyedUpload, NotHeld, Reference, References, fingerprint, lease_for
 from proxy.remote import Fetcher
 from proxy.storage import IMMUTABLE, NO_STORE, StorageError, Store
-from proxy.variants import BadParameter, VariantRequest
+from proxy.variants import AUTO, BadParameter, VariantRequest
 from proxy.workpool import WorkPool
 
 log = logging.getLogger("proxy.service")
@@ -363,8 +363,14 @@ class ImageService:
         record = await self._trusted_meta(image_id)
         return record.meta if record is not None else None
 
-    def quality_for(self, fmt: str, requested: int | None) -> int:
-        return requested if requested is not None else default_quality(self.settings.encoders, fmt)
+    def quality_for(self, fmt: str, requested: int | str | None) -> tuple[int, int | None]:
+        """(quality, q=auto's target or None): q= as asked, else the format's default, or q=auto when
+        encoders.auto_quality is on. A format that takes no quality never gets a target."""
+        encoders = self.settings.encoders
+        auto = requested == AUTO or (requested is None and encoders.auto_quality)
+        if isinstance(requested, int):
+            return requested, None
+        return default_quality(encoders, fmt), encoders.auto_target if auto and FORMATS[fmt].quality else None
 
     def memory_hit(self, memo_key: MemoKey) -> Variant | None:
         """The answer for a URL seen before whose variant is still in memory, without any parsing,
@@ -396,8 +402,9 @@ class ImageService:
                                "ask for a smaller w or h" + (" or another fmt" if request.fmt else ""))
         geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
         animated = is_animated(self.settings, meta, fmt)
-        quality = self.quality_for(fmt, request.q)
-        key = keys.variant_name(geometry, fmt, quality, animated)
+        quality, target = self.quality_for(fmt, request.q)
+        target = None if animated else target  # an animation is encoded at the format's default quality
+        key = keys.variant_name(geometry, fmt, quality, animated, target)
         cache_key = (image_id, key)
         negotiated = request.fmt is None
         modified = int(meta.created)  # HTTP dates have whole seconds
@@ -408,7 +415,7 @@ class ImageService:
         if entry is not None:
             return Variant(entry, "memory", negotiated, modified, size)
         source, geometry = source_for(meta, geometry)
-        job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated)
+        job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated, target)
         (entry, tier), leader = await self._flight.run(
             cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
         return Variant(entry, tier if leader else "coalesced", negotiated, modified, size)

@@ -34,6 +34,7 @@ _FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover
                 "fill": "cover", "pad": "pad"}
 _FMT_ALIASES = OUTPUT_SPELLINGS | {"auto": "auto"}
 MAX_QUALITY = 100
+AUTO = "auto"  # q=auto: the quality is found per variant while rendering (imaging.render)
 # What a preset fixes and a URL with p= may not change; crop= and fp= are about the image, so they may.
 _PRESET_SETS = ("w", "h", "fit", "g", "bg")
 
@@ -48,7 +49,7 @@ class VariantRequest:
     h: int | None
     fit: str
     fmt: str | None
-    q: int | None
+    q: int | str | None  # a quality, AUTO, or None: the configured default
     max_pixels: int | None = None  # set for signed requests: the output's hard cap
     g: str = "center"  # a compass gravity or "auto" (proxy.crops), for fit=cover
     fp: tuple[Fraction, Fraction] | None = None  # a focal point for fit=cover, fractions of the original
@@ -148,7 +149,8 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     snapping = v.snap == "up"
     size_snap, quality_snap = (snap_width, nearest) if snapping else (None, None)
 
-    w = h = q = preset = None
+    w = h = preset = None
+    q: int | str | None = None
     fit, fmt = "inside", None
     if "p" in params:
         preset = v.presets.get(params["p"])
@@ -176,7 +178,9 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
         if chosen is None or (chosen != "auto" and chosen not in v.formats):
             raise BadParameter(f"fmt={params['fmt']} is not allowed; allowed values: auto, {listing(v.formats)}")
         fmt = None if chosen == "auto" else chosen
-    if "q" in params:
+    if "q" in params and params["q"].lower() == AUTO:
+        q = AUTO
+    elif "q" in params:
         q = _allowed_int("q", params["q"], v.qualities, MAX_QUALITY if signed else None, quality_snap, MAX_QUALITY)
     placed = _crops(params, preset, v)
     if fit != "cover" and ("fp" in placed or placed.get("g", "center") != "center"):

@@ -12,7 +12,7 @@ import io
 from typing import Any
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from support.corpus import CORPUS
 
@@ -58,3 +58,24 @@ def adobe_rgb_icc() -> bytes:
 def srgb_reference(im: Image.Image, icc: bytes) -> Image.Image:
     """`im`'s pixels read under `icc` and converted to sRGB by LittleCMS (perceptual intent)."""
     return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
+
+
+def reference(data: bytes, size: tuple[int, int], box: tuple[float, float, float, float] | None = None) -> Image.Image:
+    """What a variant of `data` at `size` should look like, made the slow, exact way: a full decode,
+    EXIF orientation applied, ICC profile (RGB or CMYK) to sRGB by LittleCMS (perceptual), then one
+    LANCZOS resize of `box` (default: the whole upright image), in RGB or RGBA. The yardstick of the
+    quality and colour measurements (bench/quality.py, bench/render_bench.py, the colour tests)."""
+    im = Image.open(io.BytesIO(data))
+    icc = im.info.get("icc_profile")
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F", "1"):
+        im = im.convert("L")
+    alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    base = im if im.mode == "CMYK" else im.convert("RGB")
+    try:
+        base = ImageCms.profileToProfile(base, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, TypeError):  # no profile, or one that does not fit: as the browser shows it
+        base = base.convert("RGB")
+    if alpha:
+        base.putalpha(im.convert("RGBA").getchannel("A"))
+    return base.resize(size, Image.Resampling.LANCZOS, box=box or (0, 0, *base.size))

@@ -65,3 +65,12 @@ def test_variant_names() -> None:
     assert keys.variant_name(g, "gif", 80, animated=True) == "400x267-anim.gif"
     assert keys.variant_name(g, "webp", 80, animated=True) == "400x267-anim-q80.webp"
     assert keys.variant_name(Geometry(160, 160, (300, 0, 1500, 1200)), "webp", 80) == "160x160-cover-q80.webp"
+
+
+def test_a_q_auto_variant_names_its_target_instead_of_a_quality() -> None:
+    """q=auto's quality is found while rendering: the name holds the target, so a new target renders anew."""
+    g = Geometry(400, 267, None)
+    assert keys.variant_name(g, "webp", 80, target=985) == "400x267-qauto985.webp"
+    assert keys.variant_name(g, "avif", 60, target=990) == "400x267-qauto990.avif"
+    assert keys.variant_name(g, "webp", 80, target=985) != keys.variant_name(g, "webp", 80)
+    assert keys.variant_name(g, "png", 100, target=985) == keys.variant_name(g, "png", 100) == "400x267.png"

@@ -345,3 +345,12 @@ def test_png_keys_have_no_quality() -> None:
     assert "-q" not in key("w=800&fmt=png&q=60")
     assert key("w=800&fmt=png&q=60") == key("w=800&fmt=png")
     assert variant_name(g, "jpeg", 40) != variant_name(g, "jpeg", 90)
+
+
+def test_q_auto_is_parsed_as_auto_in_any_case_and_with_presets() -> None:
+    from proxy.variants import AUTO
+
+    assert q("w=400&q=auto").q == AUTO
+    assert q("w=400&quality=AUTO").q == AUTO
+    assert q("p=small&q=auto").q == AUTO
+    assert "whole number" in bad("w=400&q=automatic")

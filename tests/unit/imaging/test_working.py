@@ -12,7 +12,7 @@ from PIL import Image, JpegImagePlugin
 from proxy.config import EncoderSettings
 from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import RenderJob, render
-from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
+from proxy.imaging.working import OVERSAMPLE, WorkingCopy, from_working_copy, make_working_copies
 from support.images import adobe_rgb_icc, encoded, mean_difference, opened, srgb_reference
 
 SIZES = (480, 800, 1280)  # the config default's long sides
@@ -94,29 +94,33 @@ LEVELS = ((1280, 640), (800, 400), (480, 240))  # as make_working_copies lists t
 ORIGINAL = (2000, 1000)
 
 
-@pytest.mark.parametrize(("width", "level"), [(64, 2), (400, 2), (480, 2), (481, 1), (800, 1), (1280, 0)])
-def test_the_smallest_level_that_contains_the_output_is_chosen(width: int, level: int) -> None:
+@pytest.mark.parametrize(("width", "level"), [(64, 2), (320, 2), (321, 1), (533, 1), (534, 0), (853, 0)])
+def test_the_smallest_level_with_oversample_times_the_output_is_chosen(width: int, level: int) -> None:
+    """A level serves outputs up to 1/1.5 of its size: 480 up to 320, 800 up to 533, 1280 up to 853."""
     g = plan(*ORIGINAL, width, None, "inside")
+    assert OVERSAMPLE == 1.5
     assert from_working_copy(g, ORIGINAL, LEVELS) == (level, g)
 
 
-def test_outputs_larger_than_every_level_render_from_the_original() -> None:
+def test_outputs_larger_than_every_level_allows_render_from_the_original() -> None:
+    assert from_working_copy(plan(*ORIGINAL, 854, None, "inside"), ORIGINAL, LEVELS) is None
     assert from_working_copy(plan(*ORIGINAL, 1440, None, "inside"), ORIGINAL, LEVELS) is None
     assert from_working_copy(plan(*ORIGINAL, 400, None, "inside"), ORIGINAL, ()) is None
 
 
 def test_the_choice_does_not_depend_on_the_order_levels_are_listed() -> None:
     g = plan(*ORIGINAL, 400, None, "inside")
-    assert from_working_copy(g, ORIGINAL, tuple(reversed(LEVELS))) == (0, g)
+    assert from_working_copy(g, ORIGINAL, tuple(reversed(LEVELS))) == (1, g)  # 800x400 is second in that order
 
 
 def test_a_crop_is_rescaled_to_the_level() -> None:
-    """A 300x300 cover crop of the middle needs a level at least 300 high: 800x400, at 0.4 scale."""
+    """A 300x300 cover crop of the middle needs a level where the crop is at least 450 high: 1280x640,
+    at 0.64 scale (in 800x400 it would be 400)."""
     g = plan(*ORIGINAL, 300, 300, "cover")
     assert g == Geometry(300, 300, (500, 0, 1500, 1000))
     index, scaled = from_working_copy(g, ORIGINAL, LEVELS) or (None, None)
-    assert index == 1
-    assert scaled == Geometry(300, 300, (200.0, 0.0, 600.0, 400.0))
+    assert index == 0
+    assert scaled == Geometry(300, 300, (320.0, 0.0, 960.0, 640.0))
 
 
 @pytest.mark.parametrize(("w", "h", "fit"), [(400, None, "inside"), (300, 300, "cover"), (320, 100, "cover")])
