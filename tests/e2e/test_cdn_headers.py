@@ -214,7 +214,7 @@ def test_meta_picture_snippet(photo: dict[str, Any], server: Server) -> None:
 def test_placeholder_is_a_tiny_faithful_preview_made_once(photo: dict[str, Any], server: Server) -> None:
     """Made with the upload, then served from memory: no variant render, nothing stored, fast."""
     renders, stored = server.health()["renders"], server.stored_files()
-    with server.client() as c:
+    with server.client(anonymous=True) as c:  # the public document: a token adds the caller's references
         started = time.perf_counter()
         docs = [c.get(f"/img/{photo['id']}/meta").json() for _ in range(5)]
         elapsed = time.perf_counter() - started
@@ -239,8 +239,8 @@ def test_placeholder_is_a_tiny_faithful_preview_made_once(photo: dict[str, Any],
 ])
 def test_meta_formats_fit_the_image(server: Server, corpus: Path, path: str, formats: list[str],
                                     fallback_width: int) -> None:
-    with server.client() as c:
-        upload = c.post("/img", content=(corpus / path).read_bytes()).json()
+    upload = server.upload((corpus / path).read_bytes())
+    with server.client(anonymous=True) as c:  # the public document: a token adds the caller's references
         doc = c.get(f"/img/{upload['id']}/meta").json()
     assert doc == {k: v for k, v in upload.items() if k != "ref"}  # the upload answer, but for its reference
     assert list(doc["srcset"]) == formats

@@ -36,7 +36,7 @@ from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
 from support.checks import assert_error
 from support.s3server import AWS_ENV, MotoServer
-from support.servers import Server, new_server
+from support.servers import S3_BACKENDS, Server, new_server
 
 TOKENS = {name: f"{name}-secret-0123456789" for name in ("shop", "blog", "other", "ops")}
 AUTH = {"tokens": TOKENS, "admins": ["ops"]}
@@ -331,7 +331,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, backend: str,
     sections: dict[str, Any] = {"auth": AUTH, "render": {"working_sizes": [128]}, "cache": {"meta_ttl_s": 0.5}}
     first = new_server(tmp_path_factory.mktemp("one"), backend, request, prefix=f"pair-{uuid.uuid4().hex[:10]}",
                        **sections)
-    shared = {"prefix": first.prefix.rstrip("/")} if backend == "s3" else {"storage": {"path": str(first.data)}}
+    shared = {"prefix": first.prefix.rstrip("/")} if backend in S3_BACKENDS else {"storage": {"path": str(first.data)}}
     second = new_server(tmp_path_factory.mktemp("two"), backend, request, **shared, **sections)
     servers = [first.start(), second.start()]
     yield servers[0], servers[1]
