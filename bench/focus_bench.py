@@ -17,12 +17,10 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from support.corpus import CORPUS, corpus_rows
 
 from proxy.config import Settings
 from proxy.imaging.decode import configure_pillow
@@ -30,6 +28,7 @@ from proxy.imaging.focus import find_focus
 from proxy.imaging.render import RenderJob, render
 from proxy.service import ImageMeta, detection_level, plan_request, prepare, source_for
 from proxy.variants import parse_query
+from support.corpus import CORPUS, corpus_rows
 
 HEADLINE_MP = (7.5, 9.5)
 
@@ -47,8 +46,11 @@ def photos() -> list[Path]:
     found = []
     for row in corpus_rows():
         w, _, h = row["size"].partition("x")
-        if row["path"].startswith("photos/") and row["format"] in ("JPEG", "MPO") and \
-                HEADLINE_MP[0] <= int(w) * int(h) / 1e6 <= HEADLINE_MP[1]:
+        if (
+            row["path"].startswith("photos/")
+            and row["format"] in ("JPEG", "MPO")
+            and HEADLINE_MP[0] <= int(w) * int(h) / 1e6 <= HEADLINE_MP[1]
+        ):
             found.append(CORPUS / row["path"])
     return found
 
@@ -59,8 +61,10 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     configure_pillow(settings.limits.max_pixels)
-    print("| photo | size | upload job ms | of it: focal point ms | share | found by | render centre ms "
-          "| render g=auto ms |")
+    print(
+        "| photo | size | upload job ms | of it: focal point ms | share | found by | render centre ms "
+        "| render g=auto ms |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for path in photos():
         data = path.read_bytes()
@@ -69,9 +73,18 @@ def main() -> int:
         level = detection_level(tuple((w.width, w.height) for w in work), settings.focus)
         searched = clean.data if level is None else work[level].data
         focus_ms = median_ms(lambda searched=searched: find_focus(searched, settings.focus), args.runs)
-        meta = ImageMeta(id="0" * 32, width=clean.width, height=clean.height, format=clean.format,
-                         bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha, created=0.0,
-                         work=tuple((w.width, w.height) for w in work), focus=focus)
+        meta = ImageMeta(
+            id="0" * 32,
+            width=clean.width,
+            height=clean.height,
+            format=clean.format,
+            bytes=len(clean.data),
+            frames=clean.frames,
+            has_alpha=clean.has_alpha,
+            created=0.0,
+            work=tuple((w.width, w.height) for w in work),
+            focus=focus,
+        )
         blobs = {f"{(w.width, w.height)}": w.data for w in work}
         timings: dict[str, list[float]] = {"center": [], "auto": []}
         jobs = {}
@@ -87,8 +100,10 @@ def main() -> int:
                 render(source, job)
                 timings[gravity].append((time.perf_counter() - started) * 1000)
         centre, auto = (statistics.median(timings[g]) for g in ("center", "auto"))
-        print(f"| {path.name} | {clean.width}x{clean.height} | {upload_ms:.0f} | {focus_ms:.1f} | "
-              f"{focus_ms / upload_ms:.0%} | {focus.by} | {centre:.2f} | {auto:.2f} |")
+        print(
+            f"| {path.name} | {clean.width}x{clean.height} | {upload_ms:.0f} | {focus_ms:.1f} | "
+            f"{focus_ms / upload_ms:.0%} | {focus.by} | {centre:.2f} | {auto:.2f} |"
+        )
     return 0
 
 

@@ -32,9 +32,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 # The tests' helpers (support.*: servers, processes, uploads, the corpus) serve the benchmarks too;
 # the imports below this line may come from there.
@@ -146,10 +147,28 @@ def proxy_server(folder: Path, workers: int, render: dict[str, Any] | None = Non
 
 def fixed_server(folder: Path, workers: int) -> HttpProcess:
     folder.mkdir(parents=True, exist_ok=True)
-    return HttpProcess("fixed", lambda port: [
-        sys.executable, "-m", "uvicorn", "bench.fixed_app:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--no-access-log", "--no-server-header"],
-        folder / "fixed.log", "/", cwd=REPO)
+    return HttpProcess(
+        "fixed",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.fixed_app:app",
+            "--app-dir",
+            str(REPO),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--no-server-header",
+        ],
+        folder / "fixed.log",
+        "/",
+        cwd=REPO,
+    )
 
 
 # --------------------------------------------------------------------------- load generators
@@ -164,8 +183,18 @@ def percentile(sorted_ms: list[float], pct: float) -> float:
 
 def run_wrk(url: str, concurrency: int, limits: Limits) -> Phase:
     """One wrk thread (the cheapest client on shared cores); count bound via wrk_phase.lua."""
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(limits.seconds))}s",
-           f"--timeout={int(REQUEST_TIMEOUT_S)}s", "-s", str(WRK_SCRIPT), url, "--", str(max(1, limits.requests))]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(limits.seconds))}s",
+        f"--timeout={int(REQUEST_TIMEOUT_S)}s",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        str(max(1, limits.requests)),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:
@@ -215,8 +244,11 @@ async def _drive(base: str, paths: Iterator[str], concurrency: int, limits: Limi
 
     async def one_connection() -> None:
         nonlocal issued
-        async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S,
-                                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as client:
+        async with httpx.AsyncClient(
+            base_url=base,
+            timeout=REQUEST_TIMEOUT_S,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        ) as client:
             while issued < limits.requests and time.monotonic() < deadline:
                 path = next(paths, None)
                 if path is None:
@@ -235,8 +267,9 @@ async def _drive(base: str, paths: Iterator[str], concurrency: int, limits: Limi
                     phase.ms_503.append(latencies[-1])
 
     start = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(one_connection() for _ in range(concurrency))),
-                           limits.seconds + REQUEST_TIMEOUT_S + 5)
+    await asyncio.wait_for(
+        asyncio.gather(*(one_connection() for _ in range(concurrency))), limits.seconds + REQUEST_TIMEOUT_S + 5
+    )
     phase.seconds = time.perf_counter() - start
     latencies.sort()
     phase.requests = len(latencies)
@@ -278,8 +311,9 @@ def miss_paths(uploaded: dict[str, dict[str, Any]], formats: tuple[str, ...] = (
     for image in uploaded.values():
         seen = set()
         for w, fmt in itertools.product(VariantSettings().widths, formats):
-            key = variant_name(plan(image["width"], image["height"], w, None, "inside"), fmt,
-                               default_quality(EncoderSettings(), fmt))
+            key = variant_name(
+                plan(image["width"], image["height"], w, None, "inside"), fmt, default_quality(EncoderSettings(), fmt)
+            )
             if key not in seen:
                 seen.add(key)
                 paths.append(f"/img/{image['id']}?w={w}&fmt={fmt}")
@@ -317,8 +351,10 @@ def hit_phases(bench: BenchPlan, workers: int, tmp: Path) -> list[Phase]:
         image = upload_photos(proxy.url, [HIT_PHOTO])[HIT_PHOTO]
         hit_path = f"/img/{image['id']}?{HIT_QUERY}"
         size = warm(proxy.url, hit_path)
-        print(f"  hit variant {HIT_PHOTO}?{HIT_QUERY}: {size} bytes; fixed app body: "
-              f"{len(httpx.get(fixed.url + '/', timeout=5).content)} bytes")
+        print(
+            f"  hit variant {HIT_PHOTO}?{HIT_QUERY}: {size} bytes; fixed app body: "
+            f"{len(httpx.get(fixed.url + '/', timeout=5).content)} bytes"
+        )
         for c in bench.concurrency:
             for server, path, target in ((proxy, hit_path, "proxy-hit"), (fixed, "/", "fixed")):
                 phases.append(measure(server, lambda: drive_hits(bench, server.url, path, c), target, workers, c))
@@ -331,9 +367,17 @@ def drive_hits(bench: BenchPlan, base: str, path: str, concurrency: int) -> Phas
     return run_httpx(base, itertools.repeat(path), concurrency, bench.hit)
 
 
-def miss_phase(bench: BenchPlan, workers: int, concurrency: int, tmp: Path, target: str = "proxy-miss",
-               photos: list[str] | None = None, min_width: int = 0, render: dict[str, Any] | None = None,
-               formats: tuple[str, ...] = ("webp",)) -> Phase:
+def miss_phase(
+    bench: BenchPlan,
+    workers: int,
+    concurrency: int,
+    tmp: Path,
+    target: str = "proxy-miss",
+    photos: list[str] | None = None,
+    min_width: int = 0,
+    render: dict[str, Any] | None = None,
+    formats: tuple[str, ...] = ("webp",),
+) -> Phase:
     """A fresh server and data folder per phase: no variant exists, and RSS starts from scratch.
 
     `photos` and `min_width` narrow the workload (e.g. only 8-9 MP photos at widths
@@ -341,10 +385,14 @@ def miss_phase(bench: BenchPlan, workers: int, concurrency: int, tmp: Path, targ
     """
     photos = photos or sorted(f"photos/{p.name}" for p in (CORPUS / "photos").iterdir())
     with proxy_server(tmp / f"{target}-w{workers}-c{concurrency}", workers, render) as proxy:
-        paths = [p for p in miss_paths(upload_photos(proxy.url, photos), formats)
-                 if int(p.split("w=")[1].split("&")[0]) >= min_width]
-        phase = measure(proxy, lambda: run_httpx(proxy.url, paths, concurrency, bench.miss),
-                        target, workers, concurrency)
+        paths = [
+            p
+            for p in miss_paths(upload_photos(proxy.url, photos), formats)
+            if int(p.split("w=")[1].split("&")[0]) >= min_width
+        ]
+        phase = measure(
+            proxy, lambda: run_httpx(proxy.url, paths, concurrency, bench.miss), target, workers, concurrency
+        )
     if phase.requests < bench.miss.requests and phase.requests == len(paths):
         phase.note = f"all {len(paths)} distinct variants rendered"
     return phase
@@ -354,13 +402,17 @@ def miss_phase(bench: BenchPlan, workers: int, concurrency: int, tmp: Path, targ
 
 
 def print_phases(phases: list[Phase]) -> None:
-    print(f"{'target':<10} {'wk':>2} {'conc':>4} {'gen':<5} {'reqs':>6} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'errors':<10} {'peak RSS MB':>11}  tiers / note")
+    print(
+        f"{'target':<10} {'wk':>2} {'conc':>4} {'gen':<5} {'reqs':>6} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':<10} {'peak RSS MB':>11}  tiers / note"
+    )
     for p in phases:
         tiers = ",".join(f"{k}:{v}" for k, v in sorted(p.tiers.items()))
-        print(f"{p.target:<10} {p.workers:>2} {p.concurrency:>4} {p.generator:<5} {p.requests:>6} {p.seconds:>6.2f} "
-              f"{p.rps:>8.1f} {p.p50_ms:>8.2f} {p.p99_ms:>8.2f} {p.errors:<10} {p.peak_rss_mb:>11.1f}  "
-              f"{' '.join(x for x in (tiers, p.note) if x)}")
+        print(
+            f"{p.target:<10} {p.workers:>2} {p.concurrency:>4} {p.generator:<5} {p.requests:>6} {p.seconds:>6.2f} "
+            f"{p.rps:>8.1f} {p.p50_ms:>8.2f} {p.p99_ms:>8.2f} {p.errors:<10} {p.peak_rss_mb:>11.1f}  "
+            f"{' '.join(x for x in (tiers, p.note) if x)}"
+        )
 
 
 def print_ratios(phases: list[Phase]) -> None:
@@ -372,16 +424,20 @@ def print_ratios(phases: list[Phase]) -> None:
             ratio = p.rps / ceiling.rps
             ratios.append(ratio)
             verdict = "ok" if ratio >= 0.5 else "BELOW target"
-            print(f"hit/fixed req/s, workers {p.workers}, concurrency {p.concurrency:>2}: "
-                  f"{p.rps:8.1f} / {ceiling.rps:8.1f} = {ratio:.2f} ({verdict}, target >= 0.5)")
+            print(
+                f"hit/fixed req/s, workers {p.workers}, concurrency {p.concurrency:>2}: "
+                f"{p.rps:8.1f} / {ceiling.rps:8.1f} = {ratio:.2f} ({verdict}, target >= 0.5)"
+            )
     if ratios:
         gm = statistics.geometric_mean(ratios)
         print(f"hit/fixed req/s, geometric mean over {len(ratios)} pairs: {gm:.2f}")
     for p in phases:
         if p.target == "overload":
             fast = sorted(p.ms_503) or [0.0]
-            print(f"overload, workers {p.workers}: {len(p.ms_503)} of {p.requests} answered 503 in "
-                  f"p50 {percentile(fast, 50):.0f} ms / max {fast[-1]:.0f} ms (other outcomes: {p.errors})")
+            print(
+                f"overload, workers {p.workers}: {len(p.ms_503)} of {p.requests} answered 503 in "
+                f"p50 {percentile(fast, 50):.0f} ms / max {fast[-1]:.0f} ms (other outcomes: {p.errors})"
+            )
 
 
 def parse_ints(text: str) -> tuple[int, ...]:
@@ -393,8 +449,9 @@ def make_plan(args: argparse.Namespace) -> BenchPlan:
     if args.generator == "wrk" and not wrk:
         raise SystemExit("--generator wrk: wrk is not installed (apt-get install wrk)")
     hit, miss = (Limits(300, 2), Limits(20, 5)) if args.quick else (Limits(4000, 8), Limits(300, 20))
-    return BenchPlan(parse_ints(args.workers), parse_ints(args.concurrency), hit, miss,
-                use_wrk=wrk and args.generator != "httpx")
+    return BenchPlan(
+        parse_ints(args.workers), parse_ints(args.concurrency), hit, miss, use_wrk=wrk and args.generator != "httpx"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,8 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts (default 1,2)")
     parser.add_argument("--concurrency", default="1,4,16", help="client connections (default 1,4,16)")
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run")
-    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
-                        help="hit-path load generator; auto: wrk when installed (misses always use httpx)")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="hit-path load generator; auto: wrk when installed (misses always use httpx)",
+    )
     args = parser.parse_args(argv)
     if not (CORPUS / "photos").is_dir():
         print(f"corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS)", file=sys.stderr)
@@ -411,11 +472,15 @@ def main(argv: list[str] | None = None) -> int:
     bench = make_plan(args)
     start_load = os.getloadavg()[0]
     hit_gen = "wrk (1 thread)" if bench.use_wrk else "python asyncio+httpx"
-    print(f"http_bench: {os.cpu_count()} CPU cores shared by server(s) AND load generator; "
-          f"hits and fixed app: {hit_gen}, misses: python asyncio+httpx. Absolute req/s are lower bounds "
-          f"for this machine; compare the ratios.")
-    print(f"limits per phase: hits {bench.hit.requests} requests or {bench.hit.seconds:g} s; "
-          f"misses {bench.miss.requests} requests or {bench.miss.seconds:g} s (or until distinct variants run out)")
+    print(
+        f"http_bench: {os.cpu_count()} CPU cores shared by server(s) AND load generator; "
+        f"hits and fixed app: {hit_gen}, misses: python asyncio+httpx. Absolute req/s are lower bounds "
+        f"for this machine; compare the ratios."
+    )
+    print(
+        f"limits per phase: hits {bench.hit.requests} requests or {bench.hit.seconds:g} s; "
+        f"misses {bench.miss.requests} requests or {bench.miss.seconds:g} s (or until distinct variants run out)"
+    )
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="resize-proxy-bench-") as tmp:
         for workers in bench.workers:
@@ -425,8 +490,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"workers={workers}: miss path, concurrency {c} (fresh server) ...", flush=True)
                 phases.append(miss_phase(bench, workers, c, Path(tmp)))
             print(f"workers={workers}: 16 concurrent misses on the 8-9 MP photos, from the originals ...", flush=True)
-            phases.append(miss_phase(bench, workers, 16, Path(tmp), "miss-8mp", LARGEST, min_width=1440,
-                                     formats=("webp", "jpeg", "avif")))
+            phases.append(
+                miss_phase(
+                    bench, workers, 16, Path(tmp), "miss-8mp", LARGEST, min_width=1440, formats=("webp", "jpeg", "avif")
+                )
+            )
             print(f"workers={workers}: overload: 32 concurrent misses, render queue of 4 ...", flush=True)
             phases.append(miss_phase(bench, workers, 32, Path(tmp), "overload", render={"max_queue": 4}))
     print()

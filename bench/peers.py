@@ -33,19 +33,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 # The tests' helpers (support.*) serve the benchmarks too; the imports below this line may come from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
+from http_bench import (
+    HIT_PHOTO,
+    REQUEST_TIMEOUT_S,
+    SEED,
+    Limits,
+    Phase,
+    measure,
+    proxy_server,
+    run_httpx,
+    run_wrk,
+    upload_photos,
+)
 from PIL import Image
 
-from http_bench import (HIT_PHOTO, REQUEST_TIMEOUT_S, SEED, Limits, Phase, measure, proxy_server, run_httpx, run_wrk,
-                        upload_photos)
 from proxy.config import EncoderSettings, RenderSettings
 from support.corpus import CORPUS, REPO
 from support.processes import HttpProcess
@@ -118,8 +129,10 @@ def run_step(cmd: list[str], cwd: Path, log: Path) -> bool:
     """Run an install step with its output in `log`; on failure print the log's tail, so the skip says why."""
     with log.open("ab") as out:
         try:
-            ok = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                timeout=INSTALL_TIMEOUT_S).returncode == 0
+            ok = (
+                subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S).returncode
+                == 0
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             out.write(f"\n{exc}\n".encode())
             ok = False
@@ -149,8 +162,13 @@ def install_ipx(scratch: Path) -> Path | None:
             print("  ipx: skipped, npm install failed")
             return None
     version = json.loads(manifest.read_text(encoding="utf-8"))["version"]
-    probe = subprocess.run(["node", "-p", "const v = require('sharp').versions; `sharp ${v.sharp}, libvips ${v.vips}`"],
-                           cwd=folder, capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        ["node", "-p", "const v = require('sharp').versions; `sharp ${v.sharp}, libvips ${v.vips}`"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if not version.startswith("3.") or probe.returncode != 0:
         print(f"  ipx: skipped, ipx {version} (want 3.x) or sharp does not load:\n{probe.stderr[-1500:]}")
         return None
@@ -174,14 +192,25 @@ def install_thumbor(scratch: Path) -> Path | None:
     if not exe.exists():
         print(f"  thumbor: venv + pip install thumbor in {venv} ...", flush=True)
         log = scratch / "thumbor-install.log"
-        if not (run_step([sys.executable, "-m", "venv", str(venv)], scratch, log)
-                and run_step([str(venv / "bin" / "pip"), "install", "thumbor"], scratch, log)):
-            print("  thumbor: skipped, install failed (if pycurl failed to build: apt-get update && "
-                  "apt-get install -y libcurl4-openssl-dev libssl-dev, or pin an older thumbor)")
+        if not (
+            run_step([sys.executable, "-m", "venv", str(venv)], scratch, log)
+            and run_step([str(venv / "bin" / "pip"), "install", "thumbor"], scratch, log)
+        ):
+            print(
+                "  thumbor: skipped, install failed (if pycurl failed to build: apt-get update && "
+                "apt-get install -y libcurl4-openssl-dev libssl-dev, or pin an older thumbor)"
+            )
             return None
-    probe = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import thumbor, PIL; print(f'thumbor {thumbor.__version__}, Pillow {PIL.__version__}')"],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import thumbor, PIL; print(f'thumbor {thumbor.__version__}, Pillow {PIL.__version__}')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
         print(f"  thumbor: skipped, it does not import:\n{probe.stderr[-1500:]}")
         return None
@@ -202,14 +231,19 @@ def ours_targets() -> list[Target]:
     render figure next to the as-deployed one.
     """
     kept = "served from its memory cache"
-    return [Target("ours", 1, ours_server(1), upload_all, kept), Target("ours", 2, ours_server(2), upload_all, kept),
-            Target("ours-orig", 1, ours_server(1, {"working_sizes": []}), upload_all, kept)]
+    return [
+        Target("ours", 1, ours_server(1), upload_all, kept),
+        Target("ours", 2, ours_server(2), upload_all, kept),
+        Target("ours-orig", 1, ours_server(1, {"working_sizes": []}), upload_all, kept),
+    ]
 
 
 def ours_server(workers: int, render: dict[str, Any] | None = None) -> Callable[[Path, bool], HttpProcess]:
     """http_bench's proxy_server; it always keeps what it renders, so `keep` changes nothing."""
+
     def make(folder: Path, _keep: bool) -> HttpProcess:
         return proxy_server(folder, workers, render)
+
     return make
 
 
@@ -229,10 +263,17 @@ def ipx_targets(folder: Path) -> list[Target]:
 
 def ipx_server(folder: Path) -> Callable[[Path, bool], HttpProcess]:
     """The server script written by install_ipx; IPX keeps no results, so `keep` changes nothing."""
+
     def make(data: Path, _keep: bool) -> HttpProcess:
         data.mkdir(parents=True, exist_ok=True)
-        return HttpProcess("ipx", lambda port: ["node", str(folder / "ipx_server.cjs"), str(PHOTOS), str(port)],
-                           data / "ipx.log", "/healthz", cwd=REPO)
+        return HttpProcess(
+            "ipx",
+            lambda port: ["node", str(folder / "ipx_server.cjs"), str(PHOTOS), str(port)],
+            data / "ipx.log",
+            "/healthz",
+            cwd=REPO,
+        )
+
     return make
 
 
@@ -242,19 +283,39 @@ def ipx_path(v: Variant) -> str:
 
 def thumbor_targets(exe: Path) -> list[Target]:
     """thumbor with its file loader on the photos; result storage only for the hit phase (`keep`)."""
-    return [Target("thumbor", n, thumbor_server(exe, n), lambda _server: thumbor_path,
-                   "served from its file result storage") for n in (1, 2)]
+    return [
+        Target(
+            "thumbor", n, thumbor_server(exe, n), lambda _server: thumbor_path, "served from its file result storage"
+        )
+        for n in (1, 2)
+    ]
 
 
 def thumbor_server(exe: Path, processes: int) -> Callable[[Path, bool], HttpProcess]:
     """`--processes N` forks N servers on one socket; the conf file lives in the server's fresh folder."""
+
     def make(data: Path, keep: bool) -> HttpProcess:
         data.mkdir(parents=True, exist_ok=True)
         conf = data / "thumbor.conf"
         conf.write_text(thumbor_conf(data, keep), encoding="utf-8")
-        return HttpProcess("thumbor", lambda port: [str(exe), "--port", str(port), "--ip", "127.0.0.1", "-c", str(conf),
-                                                    "--processes", str(processes)],
-                           data / "thumbor.log", "/healthcheck", cwd=REPO)
+        return HttpProcess(
+            "thumbor",
+            lambda port: [
+                str(exe),
+                "--port",
+                str(port),
+                "--ip",
+                "127.0.0.1",
+                "-c",
+                str(conf),
+                "--processes",
+                str(processes),
+            ],
+            data / "thumbor.log",
+            "/healthcheck",
+            cwd=REPO,
+        )
+
     return make
 
 
@@ -265,11 +326,18 @@ def thumbor_path(v: Variant) -> str:
 
 def thumbor_conf(data: Path, keep_results: bool) -> str:
     """File loader on the corpus, no original storage (the file is already local), unsafe URLs on."""
-    lines = ["LOADER = 'thumbor.loaders.file_loader'", f"FILE_LOADER_ROOT_PATH = {str(PHOTOS)!r}",
-             "STORAGE = 'thumbor.storages.no_storage'", "ALLOW_UNSAFE_URL = True"]
+    lines = [
+        "LOADER = 'thumbor.loaders.file_loader'",
+        f"FILE_LOADER_ROOT_PATH = {str(PHOTOS)!r}",
+        "STORAGE = 'thumbor.storages.no_storage'",
+        "ALLOW_UNSAFE_URL = True",
+    ]
     if keep_results:
-        lines += ["RESULT_STORAGE = 'thumbor.result_storages.file_storage'", "RESULT_STORAGE_STORES_UNSAFE = True",
-                  f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(data / 'results')!r}"]
+        lines += [
+            "RESULT_STORAGE = 'thumbor.result_storages.file_storage'",
+            "RESULT_STORAGE_STORES_UNSAFE = True",
+            f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(data / 'results')!r}",
+        ]
     else:
         lines.append("RESULT_STORAGE = None")
     return "\n".join(lines) + "\n"
@@ -312,8 +380,13 @@ def miss_phase(target: Target, concurrency: int, plan: Plan, tmp: Path, round_no
         path_of = target.prepare(server)
         warm_up(server, path_of(Variant(HIT_NAME, WARM_WIDTH)))
         paths = [path_of(v) for v in miss_workload()]
-        phase = measure(server, lambda: run_httpx(server.url, paths, concurrency, plan.miss),
-                        target.name, target.processes, concurrency)
+        phase = measure(
+            server,
+            lambda: run_httpx(server.url, paths, concurrency, plan.miss),
+            target.name,
+            target.processes,
+            concurrency,
+        )
     phase.note = f"miss r{round_no}"
     return phase
 
@@ -387,21 +460,24 @@ def run_all(found: list[Target], plan: Plan, tmp: Path) -> list[Result]:
         outcome = attempt(target.label, lambda: hit_phase(target, plan, tmp))
         if outcome:
             phase, checks = outcome
-            print(f"    {target.label} answers {HIT_NAME} w{HIT_WIDTH}: {checks[0]}; "
-                  f"{CHECK_PHOTO} w400: {checks[1]}")
+            print(f"    {target.label} answers {HIT_NAME} w{HIT_WIDTH}: {checks[0]}; {CHECK_PHOTO} w400: {checks[1]}")
             results.append(Result(target, "hit", phase))
     return results
 
 
 def print_rows(results: list[Result]) -> None:
-    print(f"{'target':<12} {'load':<4} {'conc':>4} {'gen':<5} {'reqs':>5} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'errors':<10} {'peak RSS MB':>11}  note")
+    print(
+        f"{'target':<12} {'load':<4} {'conc':>4} {'gen':<5} {'reqs':>5} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':<10} {'peak RSS MB':>11}  note"
+    )
     for r in results:
         p = r.phase
         tiers = ",".join(f"{k}:{v}" for k, v in sorted(p.tiers.items()) if k != "-")
-        print(f"{r.target.label:<12} {r.kind:<4} {p.concurrency:>4} {p.generator:<5} {p.requests:>5} {p.seconds:>6.2f} "
-              f"{p.rps:>8.1f} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} {p.errors:<10} {p.peak_rss_mb:>11.1f}  "
-              f"{' '.join(x for x in (p.note, tiers) if x)}")
+        print(
+            f"{r.target.label:<12} {r.kind:<4} {p.concurrency:>4} {p.generator:<5} {p.requests:>5} {p.seconds:>6.2f} "
+            f"{p.rps:>8.1f} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} {p.errors:<10} {p.peak_rss_mb:>11.1f}  "
+            f"{' '.join(x for x in (p.note, tiers) if x)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -425,24 +501,39 @@ def summarize(results: list[Result]) -> dict[tuple[str, str, int], Summary]:
         merged = Phase("", 0, 0, "")
         for p in phases:
             merged.statuses.update(p.statuses)
-        summary[key] = Summary(statistics.median(p.rps for p in phases), statistics.median(p.p50_ms for p in phases),
-                               statistics.median(p.p99_ms for p in phases), merged.errors,
-                               max(p.peak_rss_mb for p in phases), len(phases))
+        summary[key] = Summary(
+            statistics.median(p.rps for p in phases),
+            statistics.median(p.p50_ms for p in phases),
+            statistics.median(p.p99_ms for p in phases),
+            merged.errors,
+            max(p.peak_rss_mb for p in phases),
+            len(phases),
+        )
     return summary
 
 
 def print_summary(summary: dict[tuple[str, str, int], Summary]) -> None:
-    print(f"{'target':<12} {'load':<4} {'conc':>4} {'rounds':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':<10} {'peak RSS MB':>11}   (medians over rounds; errors summed; RSS: the largest peak)")
+    print(
+        f"{'target':<12} {'load':<4} {'conc':>4} {'rounds':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'errors':<10} {'peak RSS MB':>11}   (medians over rounds; errors summed; RSS: the largest peak)"
+    )
     for (label, kind, c), s in summary.items():
-        print(f"{label:<12} {kind:<4} {c:>4} {s.rounds:>6} {s.rps:>8.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f} "
-              f"{s.errors:<10} {s.peak_rss_mb:>11.1f}")
+        print(
+            f"{label:<12} {kind:<4} {c:>4} {s.rounds:>6} {s.rps:>8.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f} "
+            f"{s.errors:<10} {s.peak_rss_mb:>11.1f}"
+        )
 
 
 def print_ratios(summary: dict[tuple[str, str, int], Summary], concurrency: tuple[int, ...]) -> None:
     """Ours against each peer at the same concurrency; the IPX pairs are judged against the issue's target."""
-    pairs = [("ours x1", "ipx x1"), ("ours x2", "ipx x1"), ("ours-orig x1", "ipx x1"),
-             ("ours x1", "thumbor x1"), ("ours x2", "thumbor x2"), ("ours-orig x1", "thumbor x1")]
+    pairs = [
+        ("ours x1", "ipx x1"),
+        ("ours x2", "ipx x1"),
+        ("ours-orig x1", "ipx x1"),
+        ("ours x1", "thumbor x1"),
+        ("ours x2", "thumbor x2"),
+        ("ours-orig x1", "thumbor x1"),
+    ]
     for c in concurrency:
         for ours, peer in pairs:
             a, b = summary.get((ours, "miss", c)), summary.get((peer, "miss", c))
@@ -455,37 +546,55 @@ def print_ratios(summary: dict[tuple[str, str, int], Summary], concurrency: tupl
                 if a.peak_rss_mb > b.peak_rss_mb:
                     problems.append("peak RSS above IPX's")
                 verdict = f"  [target {'MISSED: ' + '; '.join(problems) if problems else 'met'}]"
-            print(f"miss c{c:<2} {ours:<12} / {peer:<10}: {a.rps:6.1f} / {b.rps:6.1f} req/s = {ratio:4.2f}x;  "
-                  f"peak RSS {a.peak_rss_mb:6.1f} vs {b.peak_rss_mb:6.1f} MB{verdict}")
+            print(
+                f"miss c{c:<2} {ours:<12} / {peer:<10}: {a.rps:6.1f} / {b.rps:6.1f} req/s = {ratio:4.2f}x;  "
+                f"peak RSS {a.peak_rss_mb:6.1f} vs {b.peak_rss_mb:6.1f} MB{verdict}"
+            )
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     quick = args.quick
-    return Plan(rounds=args.rounds or (1 if quick else 5), concurrency=(4, 16),
-                miss=Limits(12, 5) if quick else Limits(len(miss_workload()), 30),
-                hit=Limits(100, 2) if quick else Limits(2000, 8), use_wrk=shutil.which("wrk") is not None)
+    return Plan(
+        rounds=args.rounds or (1 if quick else 5),
+        concurrency=(4, 16),
+        miss=Limits(12, 5) if quick else Limits(len(miss_workload()), 30),
+        hit=Limits(100, 2) if quick else Limits(2000, 8),
+        use_wrk=shutil.which("wrk") is not None,
+    )
 
 
 def print_header(plan: Plan) -> None:
-    print(f"peers: {os.cpu_count()} CPU cores shared by the servers AND the load generator; loopback only. "
-          f"Misses: python asyncio+httpx; hits: {'wrk (1 thread)' if plan.use_wrk else 'python asyncio+httpx'}.")
-    print(f"workload: {len(photo_names())} photos from {PHOTOS} x widths {','.join(map(str, WIDTHS))}, "
-          f"WebP q{QUALITY}, shuffled; miss phases {plan.miss.requests} requests or {plan.miss.seconds:g} s, "
-          f"fresh server each, {plan.rounds} round(s); hit: {HIT_PHOTO} w{HIT_WIDTH} at c4, {plan.hit.requests} "
-          f"requests or {plan.hit.seconds:g} s")
-    print(f"encoders at their defaults: ours WebP method {EncoderSettings().webp_method}; sharp (IPX) effort 4; "
-          f"Pillow (thumbor) method 4. IPX and thumbor (RESPECT_ORIENTATION off) ignore EXIF orientation.")
+    print(
+        f"peers: {os.cpu_count()} CPU cores shared by the servers AND the load generator; loopback only. "
+        f"Misses: python asyncio+httpx; hits: {'wrk (1 thread)' if plan.use_wrk else 'python asyncio+httpx'}."
+    )
+    print(
+        f"workload: {len(photo_names())} photos from {PHOTOS} x widths {','.join(map(str, WIDTHS))}, "
+        f"WebP q{QUALITY}, shuffled; miss phases {plan.miss.requests} requests or {plan.miss.seconds:g} s, "
+        f"fresh server each, {plan.rounds} round(s); hit: {HIT_PHOTO} w{HIT_WIDTH} at c4, {plan.hit.requests} "
+        f"requests or {plan.hit.seconds:g} s"
+    )
+    print(
+        f"encoders at their defaults: ours WebP method {EncoderSettings().webp_method}; sharp (IPX) effort 4; "
+        f"Pillow (thumbor) method 4. IPX and thumbor (RESPECT_ORIENTATION off) ignore EXIF orientation."
+    )
     sizes = "/".join(map(str, RenderSettings().working_sizes))
-    print(f"ours stores working copies (long sides {sizes}) at upload, outside the timed misses, and renders "
-          "misses from them; ours-orig turns them off, so its misses decode the original like the peers' do.")
+    print(
+        f"ours stores working copies (long sides {sizes}) at upload, outside the timed misses, and renders "
+        "misses from them; ours-orig turns them off, so its misses decode the original like the peers' do."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts and one round: a smoke run")
     parser.add_argument("--rounds", type=int, default=0, help="miss rounds per target (default 5, --quick 1)")
-    parser.add_argument("--scratch", type=Path, default=Path("/tmp/resize-proxy-peers"),
-                        help="where the peers are installed (default /tmp/resize-proxy-peers)")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("/tmp/resize-proxy-peers"),
+        help="where the peers are installed (default /tmp/resize-proxy-peers)",
+    )
     parser.add_argument("--only", default=",".join(NAMES), help="comma-separated subset of ours,ipx,thumbor")
     args = parser.parse_args(argv)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
@@ -511,8 +620,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(results)
     print_summary(summary)
     print()
-    print(f"reference (the issue, 2 cores): {REFERENCE}; target: ours >= {TARGET_RATIO}x IPX miss req/s "
-          f"with peak RSS no higher than IPX's")
+    print(
+        f"reference (the issue, 2 cores): {REFERENCE}; target: ours >= {TARGET_RATIO}x IPX miss req/s "
+        f"with peak RSS no higher than IPX's"
+    )
     print_ratios(summary, plan.concurrency)
     print(f"machine load (1-min load average): {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     return 0

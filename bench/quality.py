@@ -58,13 +58,21 @@ sys.path[:0] = [str(_ROOT / "tests")] + ([] if "--worker" in sys.argv else [str(
 import httpx
 import numpy as np
 from PIL import Image
+
 from support.corpus import CORPUS, REPO
 from support.images import reference
 
 BASELINE = "57530c3"  # main before issue 19: working copies, encoder settings and colour path as they were
-# The corpus's distinct scenes: orientation_2..5, 7 and 8 are orientation_1's scene again (kept: 1 and 6, stored sideways).
-PHOTOS = ("canon_sx60_orientation6.jpg", "nokia_8.3_5g_gps_9mp.jpg", "orientation_1.jpg", "orientation_6.jpg",
-          "reconyx_trailcam.jpg", "sony_hdr-as300_gps_8mp_mpo.jpg")
+# The corpus's distinct scenes: orientation_2..5, 7 and 8 are orientation_1's scene again
+# (kept: 1 and 6, stored sideways).
+PHOTOS = (
+    "canon_sx60_orientation6.jpg",
+    "nokia_8.3_5g_gps_9mp.jpg",
+    "orientation_1.jpg",
+    "orientation_6.jpg",
+    "reconyx_trailcam.jpg",
+    "sony_hdr-as300_gps_8mp_mpo.jpg",
+)
 WIDTHS = (400, 1080)
 FORMATS = ("webp", "jpeg", "avif")
 SWEEP = (20, 30, 40, 50, 60, 70, 80, 90, 95)  # the same q values for every server; BD needs only overlap
@@ -96,8 +104,11 @@ def worker() -> int:
     configure_pillow(LimitSettings().max_pixels)
     uploads: dict[str, Any] = {}
     encoders = EncoderSettings(**json.loads(os.environ.get("QUALITY_BENCH_ENCODERS", "{}")))
-    auto = {"target": getattr(encoders, "auto_target", None)} if "target" in {
-        f.name for f in dataclasses.fields(RenderJob)} else None
+    auto = (
+        {"target": getattr(encoders, "auto_target", None)}
+        if "target" in {f.name for f in dataclasses.fields(RenderJob)}
+        else None
+    )
     for line in sys.stdin:
         ask = json.loads(line)
         if ask["photo"] not in uploads:
@@ -119,8 +130,12 @@ def worker() -> int:
             started = time.perf_counter()
             body = render(source, job)
             times.append((time.perf_counter() - started) * 1000)
-        print(json.dumps({"size": [g.width, g.height], "ms": statistics.median(times),
-                          "body": base64.b64encode(body).decode()}), flush=True)
+        print(
+            json.dumps(
+                {"size": [g.width, g.height], "ms": statistics.median(times), "body": base64.b64encode(body).decode()}
+            ),
+            flush=True,
+        )
     return 0
 
 
@@ -129,10 +144,19 @@ class Worker:
 
     def __init__(self, name: str, tree: Path, encoders: dict[str, Any] | None = None) -> None:
         self.name = name
-        env = os.environ | {"PYTHONPATH": str(tree), "RESIZE_PROXY_CORPUS": str(CORPUS),
-                            "QUALITY_BENCH_ENCODERS": json.dumps(encoders or {})}
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, cwd=tree, text=True)
+        env = os.environ | {
+            "PYTHONPATH": str(tree),
+            "RESIZE_PROXY_CORPUS": str(CORPUS),
+            "QUALITY_BENCH_ENCODERS": json.dumps(encoders or {}),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=tree,
+            text=True,
+        )
 
     def render(self, photo: str, width: int, fmt: str, q: int | str, runs: int = 1) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
@@ -297,52 +321,81 @@ def sweep(plan: Plan, workers: list[Worker], ipx: Ipx | None) -> tuple[dict[str,
                     refs[(photo, width)] = luma(reference((CORPUS / "photos" / photo).read_bytes(), size))
                 ref = refs[(photo, width)]
                 curves[w.name].setdefault(cell, Curve()).points.append(
-                    Point(q, len(out["body"]), score(out["body"], ref), out["ms"] if timed > 1 else 0.0))
+                    Point(q, len(out["body"]), score(out["body"], ref), out["ms"] if timed > 1 else 0.0)
+                )
             if ipx:
                 body = ipx.render(photo, size, fmt, q)
                 curves["ipx"].setdefault(cell, Curve()).points.append(
-                    Point(q, len(body), score(body, refs[(photo, width)], orientation(photo))))
+                    Point(q, len(body), score(body, refs[(photo, width)], orientation(photo)))
+                )
         try:
             out = workers[0].render(photo, width, fmt, "auto", plan.runs)
         except RuntimeError:
             continue
         encoded_from = luma(Image.open(io.BytesIO(workers[0].render(photo, width, "png", 100)["body"])))
-        auto[cell] = {"bytes": len(out["body"]), "ssim": score(out["body"], refs[(photo, width)]),
-                      "ssim_encoded": score(out["body"], encoded_from), "ms": out["ms"]}
+        auto[cell] = {
+            "bytes": len(out["body"]),
+            "ssim": score(out["body"], refs[(photo, width)]),
+            "ssim_encoded": score(out["body"], encoded_from),
+            "ms": out["ms"],
+        }
     return curves, auto
 
 
 def report(plan: Plan, curves: dict[str, dict[Cell, Curve]], auto: dict[Cell, Any]) -> None:
     print()
-    print(f"{'photo':<34} {'w':>5} {'fmt':<5} " + " ".join(f"{n + ' bytes@q80':>18}" for n in curves)
-          + " " + " ".join(f"{n + ' SSIM@q80':>16}" for n in curves))
+    print(
+        f"{'photo':<34} {'w':>5} {'fmt':<5} "
+        + " ".join(f"{n + ' bytes@q80':>18}" for n in curves)
+        + " "
+        + " ".join(f"{n + ' SSIM@q80':>16}" for n in curves)
+    )
     for cell in cells(plan):
         at80 = [next((p for p in curves[n][cell].points if p.q == FIXED), None) for n in curves]
-        print(f"{cell[0]:<34} {cell[1]:>5} {cell[2]:<5} "
-              + " ".join(f"{p.bytes if p else 0:>18}" for p in at80) + " "
-              + " ".join(f"{p.ssim if p else math.nan:>16.4f}" for p in at80))
+        print(
+            f"{cell[0]:<34} {cell[1]:>5} {cell[2]:<5} "
+            + " ".join(f"{p.bytes if p else 0:>18}" for p in at80)
+            + " "
+            + " ".join(f"{p.ssim if p else math.nan:>16.4f}" for p in at80)
+        )
     print()
     pairs = [(a, b) for a, b in (("ours", "ipx"), ("ours", "before"), ("before", "ipx")) if a in curves and b in curves]
     for a, b in pairs:
         for fmt in plan.formats:
             per = {(c[0], c[1]): bd_ratio(curves[a][c], curves[b][c]) for c in cells(plan) if c[2] == fmt}
             found = [v for v in per.values() if v]
-            by_width = ", ".join(f"w{w} {geomean([v for (p, pw), v in per.items() if pw == w and v]):.3f}x"
-                                 for w in plan.widths)
+            by_width = ", ".join(
+                f"w{w} {geomean([v for (p, pw), v in per.items() if pw == w and v]):.3f}x" for w in plan.widths
+            )
             target = TARGETS[fmt] if (a, b) == ("ours", "ipx") else None
-            verdict = f"  [target <= {target:.2f}x: {'met' if geomean(found) <= target else 'MISSED'}]" if target else ""
-            print(f"bytes at equal SSIM, {a} / {b}, {fmt:<4}: {geomean(found):.3f}x over {len(found)} of "
-                  f"{len(per)} cells ({by_width}){verdict}")
+            verdict = (
+                f"  [target <= {target:.2f}x: {'met' if geomean(found) <= target else 'MISSED'}]" if target else ""
+            )
+            print(
+                f"bytes at equal SSIM, {a} / {b}, {fmt:<4}: {geomean(found):.3f}x over {len(found)} of "
+                f"{len(per)} cells ({by_width}){verdict}"
+            )
     if "before" in curves:
         print()
         for fmt in plan.formats:
             for width in plan.widths:
-                ms = {n: [p.ms for c in cells(plan) if c[1:] == (width, fmt) for p in curves[n][c].points
-                          if p.q == FIXED and p.ms] for n in ("before", "ours")}
+                ms = {
+                    n: [
+                        p.ms
+                        for c in cells(plan)
+                        if c[1:] == (width, fmt)
+                        for p in curves[n][c].points
+                        if p.q == FIXED and p.ms
+                    ]
+                    for n in ("before", "ours")
+                }
                 if ms["ours"] and ms["before"]:
                     ratio = geomean([o / b for o, b in zip(ms["ours"], ms["before"])])
-                    print(f"render ms per variant at q{FIXED}, {fmt:<4} w{width:<5}: before {statistics.median(ms['before']):7.1f}"
-                          f", ours {statistics.median(ms['ours']):7.1f} (median over photos; ours/before {ratio:.2f}x)")
+                    print(
+                        f"render ms per variant at q{FIXED}, {fmt:<4} w{width:<5}: "
+                        f"before {statistics.median(ms['before']):7.1f}"
+                        f", ours {statistics.median(ms['ours']):7.1f} (median over photos; ours/before {ratio:.2f}x)"
+                    )
     if auto:
         report_auto(plan, curves["ours"], auto)
 
@@ -362,9 +415,11 @@ def report_auto(plan: Plan, ours: dict[Cell, Curve], auto: dict[Cell, Any]) -> N
         mean_auto, mean_fixed = statistics.fmean(a["ssim"] for _, a in found), statistics.fmean(p.ssim for p in fixed)
         lowest = min(a["ssim_encoded"] for _, a in found)
         ok = saving >= AUTO_SAVING and mean_auto >= mean_fixed and lowest >= target
-        print(f"  {fmt:<4}: bytes {1 - saving:.3f}x of q{FIXED} ({saving:+.1%} saved), mean SSIM vs reference "
-              f"{mean_auto:.4f} (q{FIXED}: {mean_fixed:.4f}), lowest SSIM vs encoded pixels {lowest:.4f}, render ms "
-              f"median {statistics.median(a['ms'] for _, a in found):.1f}  [targets: {'met' if ok else 'MISSED'}]")
+        print(
+            f"  {fmt:<4}: bytes {1 - saving:.3f}x of q{FIXED} ({saving:+.1%} saved), mean SSIM vs reference "
+            f"{mean_auto:.4f} (q{FIXED}: {mean_fixed:.4f}), lowest SSIM vs encoded pixels {lowest:.4f}, render ms "
+            f"median {statistics.median(a['ms'] for _, a in found):.1f}  [targets: {'met' if ok else 'MISSED'}]"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,29 +428,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="photos matching this glob (default: the distinct scenes)")
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)))
     parser.add_argument("--formats", default=",".join(FORMATS))
-    parser.add_argument("--baseline", default=BASELINE, help=f"revision compared as 'before' (default {BASELINE}; "
-                                                             "'none' to skip)")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help=f"revision compared as 'before' (default {BASELINE}; 'none' to skip)"
+    )
     parser.add_argument("--no-ipx", action="store_true", help="skip IPX")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an [encoders] setting for ours (a TOML value), e.g. --set webp_method=6")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an [encoders] setting for ours (a TOML value), e.g. --set webp_method=6",
+    )
     parser.add_argument("--runs", type=int, default=3, help="timed renders per variant at q80 (median)")
-    parser.add_argument("--scratch", type=Path, default=Path("/tmp/resize-proxy-peers"),
-                        help="where IPX is installed (shared with bench/peers.py)")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("/tmp/resize-proxy-peers"),
+        help="where IPX is installed (shared with bench/peers.py)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         return worker()
-    photos = tuple(sorted(p.name for p in (CORPUS / "photos").glob("*.jpg") if fnmatch.fnmatch(p.name, args.only))
-                   ) if args.only else PHOTOS
+    photos = (
+        tuple(sorted(p.name for p in (CORPUS / "photos").glob("*.jpg") if fnmatch.fnmatch(p.name, args.only)))
+        if args.only
+        else PHOTOS
+    )
     if not photos or not (CORPUS / "photos" / photos[0]).is_file():
         print(f"no photos found in {CORPUS / 'photos'} (set RESIZE_PROXY_CORPUS)", file=sys.stderr)
         return 2
     plan = Plan(photos, tuple(int(w) for w in args.widths.split(",")), tuple(args.formats.split(",")), args.runs)
     start_load = os.getloadavg()[0]
-    print(f"quality: {len(photos)} photos x widths {plan.widths} x {plan.formats}, q sweep {SWEEP}; SSIM on luma vs "
-          f"full decode + sRGB + LANCZOS; baseline {args.baseline}")
+    print(
+        f"quality: {len(photos)} photos x widths {plan.widths} x {plan.formats}, q sweep {SWEEP}; SSIM on luma vs "
+        f"full decode + sRGB + LANCZOS; baseline {args.baseline}"
+    )
     with tempfile.TemporaryDirectory(prefix="resize-proxy-quality-") as tmp:
-        workers = [Worker("ours", REPO, {k: tomllib.loads(f"v = {v}")["v"] for k, _, v in
-                                         (item.partition("=") for item in args.set)})]
+        workers = [
+            Worker(
+                "ours",
+                REPO,
+                {k: tomllib.loads(f"v = {v}")["v"] for k, _, v in (item.partition("=") for item in args.set)},
+            )
+        ]
         if args.baseline != "none":
             workers.append(Worker("before", extract(args.baseline, Path(tmp) / "before")))
         server = None if args.no_ipx else ipx_server(args.scratch, Path(tmp) / "ipx.log")

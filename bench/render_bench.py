@@ -30,9 +30,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 # The tests' helpers (support.corpus: where the corpus is, what its manifest lists) serve the benchmarks
 # too; the imports below this line may come from there.
@@ -252,11 +252,15 @@ def is_headline(row: Row) -> bool:
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'image':<38} {'MP':>5}  {'preset':<19} {'baseline ms':>11} {'ours ms':>8} {'ratio':>7}"
-          f"  {'PSNR dB ours/naive':>18}")
+    print(
+        f"{'image':<38} {'MP':>5}  {'preset':<19} {'baseline ms':>11} {'ours ms':>8} {'ratio':>7}"
+        f"  {'PSNR dB ours/naive':>18}"
+    )
     for r in rows:
-        print(f"{r.original.path:<38} {r.original.megapixels:>5.2f}  {r.preset.name:<19} "
-              f"{r.baseline_ms:>11.1f} {r.ours_ms:>8.1f} {r.ratio:>6.1f}x  {_psnr_cell(r):>18}")
+        print(
+            f"{r.original.path:<38} {r.original.megapixels:>5.2f}  {r.preset.name:<19} "
+            f"{r.baseline_ms:>11.1f} {r.ours_ms:>8.1f} {r.ratio:>6.1f}x  {_psnr_cell(r):>18}"
+        )
 
 
 def _psnr_cell(r: Row) -> str:
@@ -272,8 +276,9 @@ def print_ratios(rows: list[Row]) -> None:
         gm = geomean([r.ratio for r in headline])
         verdict = "meets" if gm >= 15 else "MISSES"
         names = ", ".join(r.original.path for r in headline)
-        print(f"geomean ratio, 8-9 MP JPEG photos at {HEADLINE.name} ({names}): {gm:.1f}x "
-              f"({verdict} the >= 15x target)")
+        print(
+            f"geomean ratio, 8-9 MP JPEG photos at {HEADLINE.name} ({names}): {gm:.1f}x ({verdict} the >= 15x target)"
+        )
     else:
         print("geomean ratio, 8-9 MP JPEG photos: none selected (see --only)")
     for preset in PRESETS:
@@ -283,20 +288,27 @@ def print_ratios(rows: list[Row]) -> None:
     print(f"geomean ratio, overall ({len(rows)} renders): {geomean([r.ratio for r in rows]):.1f}x")
     made = {r.original.path: r.original for r in rows if r.original.work}
     if made:
-        costs = ", ".join(f"{Path(o.path).stem} {o.work_ms:.0f} ms" for o in made.values()
-                          if o.megapixels >= HEADLINE_MP[0])
-        print(f"working copies made at upload for {len(made)} of {len({r.original.path for r in rows})} images; "
-              f"one-off cost for the 8-9 MP photos: {costs}")
+        costs = ", ".join(
+            f"{Path(o.path).stem} {o.work_ms:.0f} ms" for o in made.values() if o.megapixels >= HEADLINE_MP[0]
+        )
+        print(
+            f"working copies made at upload for {len(made)} of {len({r.original.path for r in rows})} images; "
+            f"one-off cost for the 8-9 MP photos: {costs}"
+        )
 
 
 def print_psnr(rows: list[Row]) -> None:
     """Min/mean PSNR of the headline outputs; the naive pipeline's, as a yardstick, where sizes match."""
-    for label, values in (("ours ", [r.ours_psnr for r in rows if r.ours_psnr is not None]),
-                          ("naive", [r.baseline_psnr for r in rows if r.baseline_psnr is not None])):
+    for label, values in (
+        ("ours ", [r.ours_psnr for r in rows if r.ours_psnr is not None]),
+        ("naive", [r.baseline_psnr for r in rows if r.baseline_psnr is not None]),
+    ):
         finite = [v for v in values if math.isfinite(v)]
         if finite:
-            print(f"PSNR {HEADLINE.name} {label} vs full-decode LANCZOS reference: min {min(finite):.1f} dB, "
-                  f"mean {statistics.fmean(finite):.1f} dB over {len(finite)} images")
+            print(
+                f"PSNR {HEADLINE.name} {label} vs full-decode LANCZOS reference: min {min(finite):.1f} dB, "
+                f"mean {statistics.fmean(finite):.1f} dB over {len(finite)} images"
+            )
     worst = sorted((r for r in rows if r.ours_psnr is not None), key=lambda r: r.ours_psnr or 0)[:3]
     print("lowest (ours): " + ", ".join(f"{r.original.path} {r.ours_psnr:.1f} dB" for r in worst))
 
@@ -315,9 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     if not originals:
         print("no image selected", file=sys.stderr)
         return 2
-    print(f"render_bench: {len(originals)} images from {CORPUS}, median of {max(1, args.runs)} runs "
-          f"(after 1 warm-up); baseline = full decode + pixel copy + thumbnail(LANCZOS, default reducing_gap) "
-          f"+ encode at the same quality")
+    print(
+        f"render_bench: {len(originals)} images from {CORPUS}, median of {max(1, args.runs)} runs "
+        f"(after 1 warm-up); baseline = full decode + pixel copy + thumbnail(LANCZOS, default reducing_gap) "
+        f"+ encode at the same quality"
+    )
     for line in skipped:
         print(f"skipped (sanitize refuses it): {line}")
     rows = [measure(o, p, max(1, args.runs)) for o in originals for p in PRESETS]

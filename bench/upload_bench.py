@@ -37,10 +37,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*: servers, corpus
 
 from PIL import Image  # noqa: E402
+from render_bench import psnr  # noqa: E402
 
 from proxy import keys  # noqa: E402
 from proxy.imaging import decode  # noqa: E402,F401 - registers the HEIF opener
-from render_bench import psnr  # noqa: E402
 from support.corpus import CORPUS, corpus_rows  # noqa: E402
 from support.servers import Server, new_server  # noqa: E402
 
@@ -64,6 +64,7 @@ class Timings:
 
 def largest(suffixes: tuple[str, ...]) -> Path:
     """The corpus file with one of `suffixes` that has the most pixels (as our openers read it)."""
+
     def pixels(path: Path) -> int:
         with Image.open(path) as im:
             return im.width * im.height
@@ -76,8 +77,11 @@ def inputs() -> list[Upload]:
     photo = Image.open(heic).convert("RGB").resize(PHONE, Image.Resampling.LANCZOS)
     phone = io.BytesIO()
     photo.save(phone, "AVIF", quality=75, speed=8)
-    return [Upload(f"{avif.relative_to(CORPUS)}", avif.read_bytes()), Upload(f"{heic.relative_to(CORPUS)}",
-            heic.read_bytes()), Upload(f"12 MP AVIF {PHONE[0]}x{PHONE[1]} (made from the HEIC)", phone.getvalue())]
+    return [
+        Upload(f"{avif.relative_to(CORPUS)}", avif.read_bytes()),
+        Upload(f"{heic.relative_to(CORPUS)}", heic.read_bytes()),
+        Upload(f"12 MP AVIF {PHONE[0]}x{PHONE[1]} (made from the HEIC)", phone.getvalue()),
+    ]
 
 
 def timed_upload(server: Server, data: bytes) -> tuple[float, str]:
@@ -121,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start_load = os.getloadavg()[0]
     uploads = inputs()
-    print(f"upload_bench: POST /img, 1 worker, local disk, median of {max(1, args.rounds)} rounds; "
-          "before = sanitize.avif_speed 6 and no upload index, after = defaults")
+    print(
+        f"upload_bench: POST /img, 1 worker, local disk, median of {max(1, args.rounds)} rounds; "
+        "before = sanitize.avif_speed 6 and no upload index, after = defaults"
+    )
     print(f"{'upload':58} {'':6} {'first':>9} {'repeat':>9}  stored original (AVIF: size, PSNR vs upload)")
     for upload in uploads:
         results = {"before": Timings([], []), "after": Timings([], [])}

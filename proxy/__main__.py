@@ -25,10 +25,13 @@ def _announce_token(settings: Settings, base: str) -> None:
     running, created = credentials.ensure(settings)
     if created:
         secret = running.auth.tokens[credentials.ADMIN]
-        print(f"resize-proxy: uploads and deletes need a token; generated one, shown only now and kept in {path}:\n"
-              f"    {secret}\n"
-              f'    curl -H "Authorization: Bearer $(cat {path})" --data-binary @photo.jpg {base}/img',
-              file=sys.stderr, flush=True)
+        print(
+            f"resize-proxy: uploads and deletes need a token; generated one, shown only now and kept in {path}:\n"
+            f"    {secret}\n"
+            f'    curl -H "Authorization: Bearer $(cat {path})" --data-binary @photo.jpg {base}/img',
+            file=sys.stderr,
+            flush=True,
+        )
     else:
         print(f"resize-proxy: uploads and deletes need the admin token kept in {path}", file=sys.stderr, flush=True)
 
@@ -96,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     check = commands.add_parser("check-config", help="validate the config and print a summary")
     keys = commands.add_parser("config-reference", help="print the Markdown table of config keys (as in README.md)")
-    keys.add_argument("table", nargs="?", choices=nested_tables(Settings),
-                      help="a nested table's keys only (default: the keys directly in the sections)")
+    keys.add_argument(
+        "table",
+        nargs="?",
+        choices=nested_tables(Settings),
+        help="a nested table's keys only (default: the keys directly in the sections)",
+    )
     sign = commands.add_parser("sign", help="print signed versions of image URLs (security.signing_keys)")
     sign.add_argument("urls", nargs="+", metavar="URL", help="e.g. https://img.example.com/img/<id>?w=400")
     sign.add_argument("--key", help="signing key (default: the first of security.signing_keys)")

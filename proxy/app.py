@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -75,10 +75,15 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> Starlette
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers=dict.fromkeys(errors.RULES, errors.handle),
-                    middleware=[Middleware(RealClient, server=settings.server),  # first: Observe logs its client
-                                Middleware(Observe, access_log=access_log, routes=routes)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=dict.fromkeys(errors.RULES, errors.handle),
+        middleware=[
+            Middleware(RealClient, server=settings.server),  # first: Observe logs its client
+            Middleware(Observe, access_log=access_log, routes=routes),
+        ],
+    )
     app.state.settings = settings
     app.state.metrics_dir = metrics_dir
     return app

@@ -6,8 +6,9 @@ Both live on the event loop thread only, so they need no locks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 from cachetools import LRUCache
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable, TextIO
+from typing import TextIO
 
 import httpx
 
@@ -67,8 +68,10 @@ def upload(settings: Settings, args: argparse.Namespace) -> int:
                 continue
             if response.status_code in (200, 201):
                 doc = response.json()
-                print(f"{doc['id']} {doc['url']} {doc['ref']}  ({name}, {doc['width']}x{doc['height']}, "
-                      f"{'new' if response.status_code == 201 else 'already stored'})")
+                print(
+                    f"{doc['id']} {doc['url']} {doc['ref']}  ({name}, {doc['width']}x{doc['height']}, "
+                    f"{'new' if response.status_code == 201 else 'already stored'})"
+                )
             else:
                 print(f"{name}: {_problem(response)}", file=sys.stderr)
                 failed += 1
@@ -86,11 +89,18 @@ def _progress(done: int, total: int, out: TextIO) -> None:
 
 def warm(settings: Settings, args: argparse.Namespace) -> int:
     """Render every configured preset in each format ahead of time, with a progress bar on stderr."""
-    formats = args.formats.split(",") if args.formats else [f for f in ("avif", "webp", "jpeg")
-                                                             if f in settings.variants.formats]
+    formats = (
+        args.formats.split(",")
+        if args.formats
+        else [f for f in ("avif", "webp", "jpeg") if f in settings.variants.formats]
+    )
     keys = settings.security.signing_keys
-    paths = [f"/img/{image}?p={preset}&fmt={fmt}" for image in args.ids
-             for preset in sorted(settings.variants.presets) for fmt in formats]
+    paths = [
+        f"/img/{image}?p={preset}&fmt={fmt}"
+        for image in args.ids
+        for preset in sorted(settings.variants.presets)
+        for fmt in formats
+    ]
     failed = 0
     with _client(settings, args) as client:
         _progress(0, len(paths), sys.stderr)
@@ -145,9 +155,11 @@ def gc(settings: Settings, args: argparse.Namespace) -> int:
             print(f"unreferenced {image} (kept: no reference holds it; `purge {image}` removes it)")
         for image in report.legacy:
             print(f"legacy {image} (stored before references; see `migrate-refs`)")
-        print(f"gc: {report.images} image(s), kept {report.kept} variant(s), "
-              f"{'would drop' if args.dry_run else 'dropped'} {len(report.dropped)}; "
-              f"{len(report.unreferenced)} unreferenced, {len(report.legacy)} legacy image(s)")
+        print(
+            f"gc: {report.images} image(s), kept {report.kept} variant(s), "
+            f"{'would drop' if args.dry_run else 'dropped'} {len(report.dropped)}; "
+            f"{len(report.unreferenced)} unreferenced, {len(report.legacy)} legacy image(s)"
+        )
         return 0
 
     return _on_store(settings, work)
@@ -200,9 +212,11 @@ def migrate_refs(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:  # type: ignore[type-arg]
     """Register the operator commands; returns their parsers (they all take --config)."""
     parsers = []
-    for name, fn, text in (("upload", upload, "upload files; prints ids and URLs"),
-                           ("warm", warm, "render the configured presets ahead of time"),
-                           ("purge", purge, "delete images for every holder (an admin token)")):
+    for name, fn, text in (
+        ("upload", upload, "upload files; prints ids and URLs"),
+        ("warm", warm, "render the configured presets ahead of time"),
+        ("purge", purge, "delete images for every holder (an admin token)"),
+    ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--url", help="service base URL (default: server.public_url or host:port)")
         sub.add_argument("--token", help="bearer token (default: an admin's from auth.tokens, else the first)")

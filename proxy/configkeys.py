@@ -19,9 +19,10 @@ import json
 import math
 import tomllib
 import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 Colour = tuple[int, int, int]  # written "#rrggbb"
@@ -195,10 +196,12 @@ def http_url(name: str, value: str) -> str:
 
 def includes(item: Any, why: str) -> Callable[[str, tuple[Any, ...]], tuple[Any, ...]]:
     """A list that must hold `item`; `why` completes "must include ..."."""
+
     def check(name: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
         if item not in values:
             raise ConfigError(f"{name}: must include {why}")
         return values
+
     return check
 
 
@@ -254,7 +257,7 @@ def overlay_env(cls: type, raw: dict[str, Any], environ: Mapping[str, str], pref
     for name, value_text in environ.items():
         if not name.startswith(prefix) or "__" not in name:
             continue
-        section, _, key = name[len(prefix):].lower().partition("__")
+        section, _, key = name[len(prefix) :].lower().partition("__")
         if section not in sections:
             raise ConfigError(f"{name}: unknown section {section!r} (known: {', '.join(sections)})")
         try:
@@ -321,8 +324,11 @@ def nested_tables(cls: type) -> list[str]:
 def reference(cls: type, table: str | None = None) -> str:
     """The Markdown table (header and rows) of the keys in the nested `table`, or, with None,
     of the keys directly in the sections. README.md carries each between markers."""
-    rows = [f"| `{d.dotted}` | `{d.shown}` | {d.meaning} |" for d in declared(cls)
-            if (d.table == table if table else "." not in d.table)]
+    rows = [
+        f"| `{d.dotted}` | `{d.shown}` | {d.meaning} |"
+        for d in declared(cls)
+        if (d.table == table if table else "." not in d.table)
+    ]
     return "\n".join(["| key | default | meaning |", "|---|---|---|", *rows]) + "\n"
 
 
@@ -340,6 +346,7 @@ def _toml(value: Any) -> str:
             return "{}"
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     if dataclasses.is_dataclass(value):  # an inline table of the fields that differ from their default
-        return _toml({f.name: getattr(value, f.name) for f in dataclasses.fields(value)
-                      if getattr(value, f.name) != f.default})
+        return _toml(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if getattr(value, f.name) != f.default}
+        )
     return repr(value)

@@ -42,8 +42,10 @@ def required_path(settings: Settings) -> Path | None:
     """`token_path`, refusing a service that has no tokens and no place to keep a generated one."""
     path = token_path(settings)
     if path is None and not settings.auth.tokens:
-        raise ConfigError('auth.tokens: required with storage.backend = "s3" (writes always need a token), or '
-                          "set auth.token_file to keep a generated admin token on this machine")
+        raise ConfigError(
+            'auth.tokens: required with storage.backend = "s3" (writes always need a token), or '
+            "set auth.token_file to keep a generated admin token on this machine"
+        )
     return path
 
 
@@ -57,8 +59,7 @@ def read_token(path: Path) -> str | None:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the admin token: {exc}") from None
     if mode & 0o077:
-        raise ConfigError(f"{path}: the admin token file is open to other users (mode {mode & 0o777:o}); "
-                          f"chmod 600 it")
+        raise ConfigError(f"{path}: the admin token file is open to other users (mode {mode & 0o777:o}); chmod 600 it")
     if len(secret) < MIN_TOKEN_LENGTH:
         raise ConfigError(f"{path}: holds no admin token; delete it to have a new one generated")
     return secret
@@ -84,8 +85,9 @@ def _create(path: Path) -> str | None:
     except FileExistsError:
         return None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the admin token: {exc} (set auth.tokens, or auth.token_file "
-                          f"to a writable place)") from None
+        raise ConfigError(
+            f"{path}: cannot write the admin token: {exc} (set auth.tokens, or auth.token_file to a writable place)"
+        ) from None
     finally:
         draft.unlink(missing_ok=True)
     return secret

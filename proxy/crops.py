@@ -15,8 +15,15 @@ Colour = tuple[int, int, int]
 
 # Compass gravities as points of the region a cover crop is taken from (fractions of its size).
 GRAVITIES: dict[str, tuple[float, float]] = {
-    "center": (0.5, 0.5), "n": (0.5, 0.0), "s": (0.5, 1.0), "e": (1.0, 0.5), "w": (0.0, 0.5),
-    "ne": (1.0, 0.0), "nw": (0.0, 0.0), "se": (1.0, 1.0), "sw": (0.0, 1.0),
+    "center": (0.5, 0.5),
+    "n": (0.5, 0.0),
+    "s": (0.5, 1.0),
+    "e": (1.0, 0.5),
+    "w": (0.0, 0.5),
+    "ne": (1.0, 0.0),
+    "nw": (0.0, 0.0),
+    "se": (1.0, 1.0),
+    "sw": (0.0, 1.0),
 }
 GRAVITY_ALIASES = {"centre": "center", "c": "center", "north": "n", "south": "s", "east": "e", "west": "w"}
 AUTO = "auto"  # the focal point found in the image at upload

@@ -57,24 +57,60 @@ class Format:
         return self.pil[0]
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    # MPO: camera JPEGs with preview frames, which the JPEG opener returns (the previews are no animation)
-    Format("jpeg", "image/jpeg", "jpg", ("JPEG",), accepted=True, output=True, pil_variants=("MPO",),
-           single_frame=True, quality=True, transparency="none", max_side=65500, aliases=("jpg",)),
-    Format("png", "image/png", "png", ("PNG",), accepted=True, output=True, max_side=2**31 - 1),
-    Format("webp", "image/webp", "webp", ("WEBP",), accepted=True, output=True, quality=True, animates=True,
-           explicit_accept=True, max_side=16383),
-    Format("gif", "image/gif", "gif", ("GIF",), accepted=True, output=True, animates=True, transparency="binary"),
-    Format("avif", "image/avif", "avif", ("AVIF",), accepted=True, output=True, quality=True, explicit_accept=True,
-           max_side=32768, max_pixels=16384 * 16384),
-    # iPhone photos, via the pillow-heif plugin; stored as JPEG (see imaging.sanitize); an image
-    # collection (burst, depth map) is not an animation
-    Format("heic", "image/heic", "heic", ("HEIF",), accepted=True, output=False, single_frame=True,
-           stored_as="jpeg"),
-    Format("bmp", "image/bmp", "bmp", ("BMP",), accepted=True, output=False, stored_as="png"),
-    # pages of a multi-page TIFF are a document, not an animation: the first page is the image
-    Format("tiff", "image/tiff", "tif", ("TIFF",), accepted=True, output=False, single_frame=True, stored_as="png"),
-)}
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        # MPO: camera JPEGs with preview frames, which the JPEG opener returns (the previews are no animation)
+        Format(
+            "jpeg",
+            "image/jpeg",
+            "jpg",
+            ("JPEG",),
+            accepted=True,
+            output=True,
+            pil_variants=("MPO",),
+            single_frame=True,
+            quality=True,
+            transparency="none",
+            max_side=65500,
+            aliases=("jpg",),
+        ),
+        Format("png", "image/png", "png", ("PNG",), accepted=True, output=True, max_side=2**31 - 1),
+        Format(
+            "webp",
+            "image/webp",
+            "webp",
+            ("WEBP",),
+            accepted=True,
+            output=True,
+            quality=True,
+            animates=True,
+            explicit_accept=True,
+            max_side=16383,
+        ),
+        Format("gif", "image/gif", "gif", ("GIF",), accepted=True, output=True, animates=True, transparency="binary"),
+        Format(
+            "avif",
+            "image/avif",
+            "avif",
+            ("AVIF",),
+            accepted=True,
+            output=True,
+            quality=True,
+            explicit_accept=True,
+            max_side=32768,
+            max_pixels=16384 * 16384,
+        ),
+        # iPhone photos, via the pillow-heif plugin; stored as JPEG (see imaging.sanitize); an image
+        # collection (burst, depth map) is not an animation
+        Format(
+            "heic", "image/heic", "heic", ("HEIF",), accepted=True, output=False, single_frame=True, stored_as="jpeg"
+        ),
+        Format("bmp", "image/bmp", "bmp", ("BMP",), accepted=True, output=False, stored_as="png"),
+        # pages of a multi-page TIFF are a document, not an animation: the first page is the image
+        Format("tiff", "image/tiff", "tif", ("TIFF",), accepted=True, output=False, single_frame=True, stored_as="png"),
+    )
+}
 
 # variants.formats' choices and default, best first (the order negotiation prefers).
 OUTPUT_FORMATS: tuple[str, ...] = ("avif", "webp", "jpeg", "png", "gif")
@@ -85,8 +121,9 @@ assert set(OUTPUT_FORMATS) == {f.name for f in FORMATS.values() if f.output}
 FALLBACK: str = next(name for name in OUTPUT_FORMATS if not FORMATS[name].explicit_accept)
 
 # Every spelling `fmt=` takes for an output format -> its name.
-OUTPUT_SPELLINGS: dict[str, str] = {spelling: f.name for f in FORMATS.values() if f.output
-                                    for spelling in (f.name, *f.aliases)}
+OUTPUT_SPELLINGS: dict[str, str] = {
+    spelling: f.name for f in FORMATS.values() if f.output for spelling in (f.name, *f.aliases)
+}
 
 _BY_PIL: dict[str, Format] = {pil: f for f in FORMATS.values() for pil in (*f.pil, *f.pil_variants)}
 

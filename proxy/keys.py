@@ -51,7 +51,7 @@ def parse_variant(key: str) -> tuple[str, str]:
     """(image id, variant name) of a key under VARIANTS, as gc lists them."""
     if not key.startswith(VARIANTS):
         raise ValueError(f"not a variant key: {key!r}")
-    image_id, _, name = key[len(VARIANTS):].partition("/")
+    image_id, _, name = key[len(VARIANTS) :].partition("/")
     return image_id, name
 
 
@@ -73,7 +73,7 @@ def parse_reference(key: str) -> tuple[str, str, str]:
     """(image id, owner, ref) of a key under REFS, as listings return them."""
     if not (key.startswith(REFS) and key.endswith(_JSON)) or key.count("/") != 3:
         raise ValueError(f"not a reference key: {key!r}")
-    image_id, owner, ref = key[len(REFS):-len(_JSON)].split("/")
+    image_id, owner, ref = key[len(REFS) : -len(_JSON)].split("/")
     return image_id, owner, ref
 
 
@@ -99,12 +99,11 @@ def idempotency(owner: str, ref: str) -> str:
 
 def parse_metadata(key: str) -> str | None:
     """The image id of a metadata key under ORIGINALS, else None (an original or a working copy)."""
-    name = key[len(ORIGINALS):] if key.startswith(ORIGINALS) else ""
-    return name[:-len(_JSON)] if name.endswith(_JSON) and "/" not in name else None
+    name = key[len(ORIGINALS) :] if key.startswith(ORIGINALS) else ""
+    return name[: -len(_JSON)] if name.endswith(_JSON) and "/" not in name else None
 
 
-def variant_name(geometry: Geometry, fmt: str, quality: int, animated: bool = False,
-                 target: int | None = None) -> str:
+def variant_name(geometry: Geometry, fmt: str, quality: int, animated: bool = False, target: int | None = None) -> str:
     """Canonical name of a variant: one name per distinct output.
 
     Formats that take no quality (PNG, GIF) leave it out, so q= cannot multiply

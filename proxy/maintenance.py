@@ -30,7 +30,6 @@ from proxy.service import ImageMeta, is_animated, pad_colour, plan_request, read
 from proxy.storage import Store
 from proxy.variants import parse_query
 
-
 # The fits listed for every size. Gravities, focal points, crop boxes and pads are too many to list
 # (see Crops in the README): gc drops those variants unless a preset makes them; they render again.
 LISTED_FITS = ("inside", "cover")

@@ -7,8 +7,8 @@ with the same rules, so a page built by an app matches the service's own `pictur
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from html import escape
-from typing import Callable, Iterable
 
 FALLBACK_SRC_WIDTH = 800  # the <img src> for browsers without srcset: the widest candidate up to this
 
@@ -38,14 +38,17 @@ def srcset(link: Link, found: list[tuple[int, int]], query: str = "") -> str:
     return ", ".join(f"{link(f'w={w}{extra}')} {width}w" for w, width in found)
 
 
-def picture_html(srcsets: dict[str, str], src: str, sizes: str, width: int | None = None,
-                 height: int | None = None, alt: str = "") -> str:
+def picture_html(
+    srcsets: dict[str, str], src: str, sizes: str, width: int | None = None, height: int | None = None, alt: str = ""
+) -> str:
     """A <picture> with one <source> per format but the last (`srcsets` is ordered best first), and a
     lazy <img> with the last one's srcset, its size when known (no layout shift) and `alt`."""
     *modern, fallback = srcsets
     sizes = escape(sizes)
     sources = [f'  <source type="image/{fmt}" srcset="{escape(srcsets[fmt])}" sizes="{sizes}">' for fmt in modern]
     box = f'width="{width}" height="{height}" ' if width and height else ""
-    img = (f'  <img src="{escape(src)}" srcset="{escape(srcsets[fallback])}" sizes="{sizes}" '
-           f'{box}alt="{escape(alt)}" loading="lazy" decoding="async">')
+    img = (
+        f'  <img src="{escape(src)}" srcset="{escape(srcsets[fallback])}" sizes="{sizes}" '
+        f'{box}alt="{escape(alt)}" loading="lazy" decoding="async">'
+    )
     return "\n".join(["<picture>", *sources, img, "</picture>"])

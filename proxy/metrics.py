@@ -16,25 +16,46 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
-REQUESTS = Counter("proxy_http_requests_total", "HTTP requests answered, by route template, method and status",
-                   ["route", "method", "status"])
+REQUESTS = Counter(
+    "proxy_http_requests_total",
+    "HTTP requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
 RESPONSE_BYTES = Counter("proxy_http_response_bytes_total", "Response body bytes sent, by route", ["route"])
-CACHE_RESULTS = Counter("proxy_cache_results_total",
-                        "Where image answers came from: memory, store, render or coalesced (joined a render)",
-                        ["tier"])
-RENDER_SECONDS = Histogram("proxy_render_seconds", "Time to render one variant (in the render thread), by format",
-                           ["format"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20))
-RENDERS_IN_FLIGHT = Gauge("proxy_renders_in_flight", "Renders and upload sanitizes running now",
-                          multiprocess_mode="livesum")
-RENDERS_QUEUED = Gauge("proxy_renders_queued", "Renders and upload sanitizes waiting for a slot",
-                       multiprocess_mode="livesum")
-STORAGE_ERRORS = Counter("proxy_storage_errors_total", "Failed store operations (answered 503 or logged)",
-                         ["operation"])
-UPLOADS = Counter("proxy_uploads_total", "Uploads accepted: created (new image) or existing (same bytes again)",
-                  ["result"])
+CACHE_RESULTS = Counter(
+    "proxy_cache_results_total",
+    "Where image answers came from: memory, store, render or coalesced (joined a render)",
+    ["tier"],
+)
+RENDER_SECONDS = Histogram(
+    "proxy_render_seconds",
+    "Time to render one variant (in the render thread), by format",
+    ["format"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
+)
+RENDERS_IN_FLIGHT = Gauge(
+    "proxy_renders_in_flight", "Renders and upload sanitizes running now", multiprocess_mode="livesum"
+)
+RENDERS_QUEUED = Gauge(
+    "proxy_renders_queued", "Renders and upload sanitizes waiting for a slot", multiprocess_mode="livesum"
+)
+STORAGE_ERRORS = Counter(
+    "proxy_storage_errors_total", "Failed store operations (answered 503 or logged)", ["operation"]
+)
+UPLOADS = Counter(
+    "proxy_uploads_total", "Uploads accepted: created (new image) or existing (same bytes again)", ["result"]
+)
 UPLOADS_REJECTED = Counter("proxy_uploads_rejected_total", "Uploads refused, by error code", ["reason"])
 
 

@@ -11,7 +11,7 @@ proxy.formats; the preference is its OUTPUT_FORMATS order.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from proxy.formats import FALLBACK, FORMATS, OUTPUT_FORMATS
 
@@ -38,8 +38,9 @@ def accepted_types(accept: str) -> set[str]:
     return types
 
 
-def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated: bool = False,
-                size: tuple[int, int] = (1, 1)) -> str:
+def pick_format(
+    accept: str, allowed: tuple[str, ...], has_alpha: bool, animated: bool = False, size: tuple[int, int] = (1, 1)
+) -> str:
     """The best allowed format the client takes that keeps what the image has and holds its `size`.
 
     Best first: AVIF, WebP (each only when Accept names it), JPEG, PNG, GIF. A
@@ -53,8 +54,13 @@ def pick_format(accept: str, allowed: tuple[str, ...], has_alpha: bool, animated
     PNG. JPEG when nothing else fits (the caller checks that it holds the size).
     """
     types = accepted_types(accept)
-    taken = [FORMATS[name] for name in OUTPUT_FORMATS if name in allowed and FORMATS[name].holds(*size)
-             and (not FORMATS[name].explicit_accept or FORMATS[name].mime in types)]
+    taken = [
+        FORMATS[name]
+        for name in OUTPUT_FORMATS
+        if name in allowed
+        and FORMATS[name].holds(*size)
+        and (not FORMATS[name].explicit_accept or FORMATS[name].mime in types)
+    ]
     for frames, alpha in ((animated, has_alpha), (animated, False), (False, has_alpha)):
         for fmt in taken:
             if (fmt.animates or not frames) and (fmt.transparency == "alpha" or not alpha):

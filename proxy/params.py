@@ -9,10 +9,18 @@ therefore import each other relatively and nothing else from the package.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-PARAM_ALIASES = {"width": "w", "height": "h", "format": "fmt", "f": "fmt", "quality": "q", "preset": "p",
-                 "gravity": "g", "background": "bg"}
+PARAM_ALIASES = {
+    "width": "w",
+    "height": "h",
+    "format": "fmt",
+    "f": "fmt",
+    "quality": "q",
+    "preset": "p",
+    "gravity": "g",
+    "background": "bg",
+}
 KNOWN_PARAMS = ("w", "h", "fit", "fmt", "q", "dpr", "p", "g", "fp", "crop", "bg")
 
 

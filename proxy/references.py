@@ -126,8 +126,12 @@ class References:
     # ---------------------------------------------------------------- references
 
     async def add(self, reference: Reference) -> None:
-        await self.store.put(keys.reference(reference.image, reference.owner, reference.ref), reference.to_json(),
-                             "application/json", NO_STORE)
+        await self.store.put(
+            keys.reference(reference.image, reference.owner, reference.ref),
+            reference.to_json(),
+            "application/json",
+            NO_STORE,
+        )
 
     async def holds(self, image_id: str, owner: str, ref: str) -> bool:
         return await self.store.exists(keys.reference(image_id, owner, ref))
@@ -159,8 +163,7 @@ class References:
         return first
 
     async def remember(self, claim: Claim, upload: KeyedUpload) -> None:
-        await self.store.put(keys.idempotency(claim.owner, claim.ref()), upload.to_json(), "application/json",
-                             NO_STORE)
+        await self.store.put(keys.idempotency(claim.owner, claim.ref()), upload.to_json(), "application/json", NO_STORE)
 
     # ---------------------------------------------------------------- deletes in progress
 

@@ -35,8 +35,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Awaitable, Callable, NamedTuple
+from typing import NamedTuple
 
 from cachetools import LRUCache, TLRUCache
 
@@ -158,7 +159,7 @@ def timed_render(original: bytes, job: RenderJob) -> tuple[bytes, float]:
 def detection_level(work: tuple[tuple[int, int], ...], settings: FocusSettings) -> int | None:
     """The working copy the focal point is found in: the smallest with at least focus.detect_size²
     pixels (None: the original). At upload and later alike, so both find the same point."""
-    fits = [i for i, (w, h) in enumerate(work) if w * h >= settings.detect_size ** 2]
+    fits = [i for i, (w, h) in enumerate(work) if w * h >= settings.detect_size**2]
     return min(fits, key=lambda i: work[i][0] * work[i][1]) if fits else None
 
 
@@ -185,8 +186,7 @@ def plan_request(meta: ImageMeta, r: VariantRequest, focus: Focus | None, pad: C
     crop, else the compass gravity; `pad` is the canvas colour of fit=pad (None: transparent)."""
     point = r.fp or ((focus.x, focus.y) if focus and r.g == crops.AUTO else None)
     gravity = "center" if r.g == crops.AUTO else r.g
-    return plan(meta.width, meta.height, r.w, r.h, r.fit, region=r.crop, gravity=gravity, focus=point,
-                background=pad)
+    return plan(meta.width, meta.height, r.w, r.h, r.fit, region=r.crop, gravity=gravity, focus=point, background=pad)
 
 
 def source_for(meta: ImageMeta, geometry: Geometry) -> tuple[str, Geometry]:
@@ -222,20 +222,23 @@ class ImageService:
         # Metadata is trusted for cache.meta_ttl_s, not forever: with several instances on one
         # bucket, a DELETE on one must reach the others within that time. Each record carries
         # its deadline, and what is derived from it (the memo below) expires with it.
-        self._meta: TLRUCache[str, TrustedMeta] = TLRUCache(maxsize=settings.cache.meta_entries,
-                                                           ttu=lambda _id, record, _now: record.expires)
+        self._meta: TLRUCache[str, TrustedMeta] = TLRUCache(
+            maxsize=settings.cache.meta_entries, ttu=lambda _id, record, _now: record.expires
+        )
         self._flight: SingleFlight[tuple[Entry, str]] = SingleFlight()
         # (id, raw query, header values) -> the answer's LRU key: a repeated URL skips parsing
         # and planning and goes straight to the memory LRU. So an LRU entry is served only
         # after a metadata check (variant()) or through a memo entry that expires with the
         # metadata record it was computed from, never later.
-        self._memo: TLRUCache[MemoKey, Memo] = TLRUCache(maxsize=MEMO_ENTRIES,
-                                                         ttu=lambda _key, memo, _now: memo.expires)
+        self._memo: TLRUCache[MemoKey, Memo] = TLRUCache(
+            maxsize=MEMO_ENTRIES, ttu=lambda _key, memo, _now: memo.expires
+        )
         limits = settings.rate_limits
         self.uploads = TokenBuckets("uploads and deletes", limits.uploads_per_minute, limits.upload_burst)
         self.fetcher = Fetcher(settings.fetch, settings.limits.max_upload_bytes)
-        self.misses = TokenBuckets("renders of new variants", settings.rate_limits.misses_per_minute,
-                                   settings.rate_limits.miss_burst)
+        self.misses = TokenBuckets(
+            "renders of new variants", settings.rate_limits.misses_per_minute, settings.rate_limits.miss_burst
+        )
         # Keyed by id alone: ids are content hashes, so a placeholder never goes stale.
         self._previews: LRUCache[str, bytes] = LRUCache(maxsize=PREVIEWS_KEPT)
         self._focus: LRUCache[str, Focus] = LRUCache(maxsize=PREVIEWS_KEPT)  # found after upload, likewise
@@ -256,6 +259,7 @@ class ImageService:
 
         A retry with the same Idempotency-Key must name the same URL (the fetched bytes may change).
         """
+
         async def fetched() -> Prepared:
             return await self._prepare(await self.fetcher.fetch(url))
 
@@ -264,8 +268,9 @@ class ImageService:
     async def _prepare(self, data: bytes) -> Prepared:
         return await self.pool.run(prepare, data, self.settings)
 
-    async def _ingest(self, claim: Claim, payload: str, prepared: Callable[[], Awaitable[Prepared]],
-                      digest: bytes | None) -> Ingested:
+    async def _ingest(
+        self, claim: Claim, payload: str, prepared: Callable[[], Awaitable[Prepared]], digest: bytes | None
+    ) -> Ingested:
         """Upload steps 1-4 of the module doc, after the Idempotency-Key check (which costs one read).
 
         Bytes this process has stored (or found stored) before are not sanitized again (an AVIF
@@ -282,8 +287,9 @@ class ImageService:
             fresh = await prepared()
             image_id = hashlib.sha256(fresh[0].data).hexdigest()[:32]
         ref = claim.ref()
-        await self.references.add(Reference(image_id, claim.owner, ref, round(time.time(), 3),
-                                            payload if keyed else None))
+        await self.references.add(
+            Reference(image_id, claim.owner, ref, round(time.time(), 3), payload if keyed else None)
+        )
         await self.references.wait_for_deletes(image_id)
         meta = await self._stored(image_id, fresh)
         created = meta is None
@@ -310,15 +316,25 @@ class ImageService:
 
     async def _store(self, image_id: str, fresh: Prepared) -> ImageMeta:
         clean, work, focus = fresh
-        meta = ImageMeta(id=image_id, width=clean.width, height=clean.height, format=clean.format,
-                         bytes=len(clean.data), frames=clean.frames, has_alpha=clean.has_alpha,
-                         created=round(time.time(), 3), work=tuple((w.width, w.height) for w in work), focus=focus)
+        meta = ImageMeta(
+            id=image_id,
+            width=clean.width,
+            height=clean.height,
+            format=clean.format,
+            bytes=len(clean.data),
+            frames=clean.frames,
+            has_alpha=clean.has_alpha,
+            created=round(time.time(), 3),
+            work=tuple((w.width, w.height) for w in work),
+            focus=focus,
+        )
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
         await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime, IMMUTABLE)
         for copy in work:
-            await self.store.put(keys.working_copy(image_id, (copy.width, copy.height)), copy.data,
-                                 FORMATS[copy.format].mime, IMMUTABLE)
+            await self.store.put(
+                keys.working_copy(image_id, (copy.width, copy.height)), copy.data, FORMATS[copy.format].mime, IMMUTABLE
+            )
         await write_meta(self.store, meta)
         self._trust(meta)
         return meta
@@ -381,8 +397,14 @@ class ImageService:
         entry = self.variants.get(found.cache_key)
         return Variant(entry, "memory", found.negotiated, found.modified, found.size) if entry is not None else None
 
-    async def variant(self, image_id: str, request: VariantRequest, accept: str, client: str | None = None,
-                      memo_key: MemoKey | None = None) -> Variant:
+    async def variant(
+        self,
+        image_id: str,
+        request: VariantRequest,
+        accept: str,
+        client: str | None = None,
+        memo_key: MemoKey | None = None,
+    ) -> Variant:
         record = await self._trusted_meta(image_id)
         if record is None:
             raise NotFound(image_id)
@@ -392,14 +414,18 @@ class ImageService:
         focus = await self.focus(meta) if request.g == crops.AUTO and request.fp is None else None
         out_w, out_h = plan_request(meta, request, focus, None).output  # the size: colour moves no pixel
         if request.max_pixels is not None and out_w * out_h > request.max_pixels:
-            raise BadParameter(f"the output would be {out_w}x{out_h}, over the "
-                               f"{request.max_pixels}-pixel hard cap for signed URLs")
+            raise BadParameter(
+                f"the output would be {out_w}x{out_h}, over the {request.max_pixels}-pixel hard cap for signed URLs"
+            )
         clear_pad = request.fit == "pad" and request.bg == crops.TRANSPARENT
-        fmt = request.fmt or pick_format(accept, self.settings.variants.formats, meta.has_alpha or clear_pad,
-                                         animation, (out_w, out_h))
+        fmt = request.fmt or pick_format(
+            accept, self.settings.variants.formats, meta.has_alpha or clear_pad, animation, (out_w, out_h)
+        )
         if not FORMATS[fmt].holds(out_w, out_h):  # the key is never made for an output its format cannot hold
-            raise BadParameter(f"the output would be {out_w}x{out_h}, and {FORMATS[fmt].limit()}; "
-                               "ask for a smaller w or h" + (" or another fmt" if request.fmt else ""))
+            raise BadParameter(
+                f"the output would be {out_w}x{out_h}, and {FORMATS[fmt].limit()}; "
+                "ask for a smaller w or h" + (" or another fmt" if request.fmt else "")
+            )
         geometry = plan_request(meta, request, focus, pad_colour(request, fmt, r))
         animated = is_animated(self.settings, meta, fmt)
         quality, target = self.quality_for(fmt, request.q)
@@ -417,7 +443,8 @@ class ImageService:
         source, geometry = source_for(meta, geometry)
         job = RenderJob(geometry, fmt, quality, r.background, self.settings.encoders, animated, target)
         (entry, tier), leader = await self._flight.run(
-            cache_key, lambda: self._load_or_render(image_id, key, source, job, client))
+            cache_key, lambda: self._load_or_render(image_id, key, source, job, client)
+        )
         return Variant(entry, tier if leader else "coalesced", negotiated, modified, size)
 
     async def preview(self, meta: ImageMeta) -> bytes:
@@ -439,8 +466,9 @@ class ImageService:
             body = self._previews[meta.id] = await self.pool.run(render, data, job)
         return body
 
-    async def _load_or_render(self, image_id: str, key: str, source: str, job: RenderJob,
-                              client: str | None) -> tuple[Entry, str]:
+    async def _load_or_render(
+        self, image_id: str, key: str, source: str, job: RenderJob, client: str | None
+    ) -> tuple[Entry, str]:
         stored = keys.variant(image_id, key)
         body = await self.store.get(stored)
         tier = "store"
@@ -495,8 +523,9 @@ class ImageService:
     async def purge(self, image_id: str) -> None:
         """Admins: remove every reference, then the image (an upload that lands meanwhile keeps it)."""
         holders = await self.references.holders(image_id)
-        if not holders and not (await self.store.exists(keys.metadata(image_id))
-                                or await self.store.exists(keys.original(image_id))):
+        if not holders and not (
+            await self.store.exists(keys.metadata(image_id)) or await self.store.exists(keys.original(image_id))
+        ):
             raise NotFound(image_id)
         for owner, ref in holders:
             await self.references.remove(image_id, owner, ref)
@@ -517,12 +546,16 @@ class ImageService:
             meta = await read_meta(self.store, image_id)
             if meta is not None and meta.legacy and not legacy_too:
                 return False
-            doomed = [keys.metadata(image_id), keys.original(image_id),
-                      *(keys.working_copy(image_id, size) for size in (meta.work if meta else ()))]
+            doomed = [
+                keys.metadata(image_id),
+                keys.original(image_id),
+                *(keys.working_copy(image_id, size) for size in (meta.work if meta else ())),
+            ]
             for key in doomed:  # the metadata first: from then on the image does not exist
                 if time.monotonic() > deadline:  # an upload may soon take the marker for abandoned
-                    log.warning("delete of %s stopped before %s, past half its lease; gc reports what is left",
-                                image_id, key)
+                    log.warning(
+                        "delete of %s stopped before %s, past half its lease; gc reports what is left", image_id, key
+                    )
                     return False
                 await self.store.delete(key)
             await self.store.delete_prefix(keys.variant_prefix(image_id))  # even late: variants render again

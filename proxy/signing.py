@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit, urlunsplit
 
 from .params import BadParameter, normalize_params  # relative: the Python client ships this file too
@@ -70,7 +70,8 @@ def sign_url(url: str, key: str) -> str:
     segments = parts.path.rstrip("/").split("/")
     if len(segments) < 2 or segments[-2] != "img":
         raise BadParameter(f"not an image URL (expected .../img/<id>?...): {url}")
-    kept = [piece for piece in parts.query.split("&")
-            if piece and unquote_plus(piece.partition("=")[0]) != SIGNATURE_PARAM]
+    kept = [
+        piece for piece in parts.query.split("&") if piece and unquote_plus(piece.partition("=")[0]) != SIGNATURE_PARAM
+    ]
     sig = signature(key, segments[-1], parse_qsl("&".join(kept), keep_blank_values=True))
     return urlunsplit(parts._replace(query="&".join([*kept, f"{SIGNATURE_PARAM}={sig}"])))

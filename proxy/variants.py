@@ -19,9 +19,10 @@ they are checked against their hard caps instead and render exactly what was sig
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from proxy import crops
 from proxy.config import FITS, Preset, SecuritySettings, VariantSettings
@@ -30,8 +31,15 @@ from proxy.negotiate import snap_width
 from proxy.params import BadParameter, listing, normalize_params
 
 T = TypeVar("T")
-_FIT_ALIASES = {"inside": "inside", "contain": "inside", "max": "inside", "cover": "cover", "crop": "cover",
-                "fill": "cover", "pad": "pad"}
+_FIT_ALIASES = {
+    "inside": "inside",
+    "contain": "inside",
+    "max": "inside",
+    "cover": "cover",
+    "crop": "cover",
+    "fill": "cover",
+    "pad": "pad",
+}
 _FMT_ALIASES = OUTPUT_SPELLINGS | {"auto": "auto"}
 MAX_QUALITY = 100
 AUTO = "auto"  # q=auto: the quality is found per variant while rendering (imaging.render)
@@ -81,8 +89,9 @@ def on_list(name: str, value: int, allowed: tuple[int, ...], snap: Snap | None, 
     return snap(value, allowed)
 
 
-def _allowed_int(name: str, text: str, allowed: tuple[int, ...], cap: int | None, snap: Snap | None,
-                 top: int | None = None) -> int:
+def _allowed_int(
+    name: str, text: str, allowed: tuple[int, ...], cap: int | None, snap: Snap | None, top: int | None = None
+) -> int:
     """A value from the allow-list (or snapped onto it); or, for a signed request (`cap` set), any
     value from 1 to the cap, exactly as signed."""
     value = _int(name, text)
@@ -123,13 +132,20 @@ def _crops(params: dict[str, str], preset: Preset | None, v: VariantSettings) ->
     if "g" in written:
         found["g"] = _word("g", written["g"], crops.gravity, f"g=<{'|'.join(crops.GRAVITY_NAMES)}>")
     if "fp" in written:
-        found["fp"] = _word("fp", written["fp"], lambda t: crops.fractions(t, 2, steps),
-                            f"fp=<x>,<y>, fractions of the width and height from 0 to 1 in steps of {step} "
-                            "(e.g. fp=0.5,0.25)")
+        found["fp"] = _word(
+            "fp",
+            written["fp"],
+            lambda t: crops.fractions(t, 2, steps),
+            f"fp=<x>,<y>, fractions of the width and height from 0 to 1 in steps of {step} (e.g. fp=0.5,0.25)",
+        )
     if "crop" in written:
-        found["crop"] = _word("crop", written["crop"], lambda t: crops.crop_box(t, steps),
-                              f"crop=<x>,<y>,<w>,<h>, fractions of the width and height from 0 to 1 in steps "
-                              f"of {step}, w and h above 0, x+w and y+h at most 1 (e.g. crop=0.1,0,0.5,0.8)")
+        found["crop"] = _word(
+            "crop",
+            written["crop"],
+            lambda t: crops.crop_box(t, steps),
+            f"crop=<x>,<y>,<w>,<h>, fractions of the width and height from 0 to 1 in steps "
+            f"of {step}, w and h above 0, x+w and y+h at most 1 (e.g. crop=0.1,0,0.5,0.8)",
+        )
     if "bg" in written:
         label = _word("bg", written["bg"], crops.background, "bg=<rrggbb> or bg=transparent")
         if label not in v.backgrounds:
@@ -138,8 +154,9 @@ def _crops(params: dict[str, str], preset: Preset | None, v: VariantSettings) ->
     return found
 
 
-def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
-                signed: SecuritySettings | None = None) -> VariantRequest:
+def parse_query(
+    items: Iterable[tuple[str, str]], v: VariantSettings, signed: SecuritySettings | None = None
+) -> VariantRequest:
     """Validate query (name, value) pairs into a VariantRequest; raises BadParameter.
 
     `signed` is given only after the request's signature was verified: sizes,
@@ -171,8 +188,9 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     if "fit" in params:
         fit = _FIT_ALIASES.get(params["fit"].lower(), "")
         if fit not in FITS:
-            raise BadParameter(f"fit={params['fit']} is not allowed; allowed values: inside (contain), cover (crop), "
-                               "pad")
+            raise BadParameter(
+                f"fit={params['fit']} is not allowed; allowed values: inside (contain), cover (crop), pad"
+            )
     if "fmt" in params:
         chosen = _FMT_ALIASES.get(params["fmt"].lower())
         if chosen is None or (chosen != "auto" and chosen not in v.formats):
@@ -200,8 +218,7 @@ def parse_query(items: Iterable[tuple[str, str]], v: VariantSettings,
     if signed is None:
         return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, **placed)  # type: ignore[arg-type]
     if (w or 0) > signed.max_width or (h or 0) > signed.max_height:
-        raise BadParameter(f"the size after dpr is outside the hard cap for signed URLs "
-                           f"({signed.max_width}x{signed.max_height})")
-    return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, max_pixels=signed.max_pixels,
-                          **placed)  # type: ignore[arg-type]
-
+        raise BadParameter(
+            f"the size after dpr is outside the hard cap for signed URLs ({signed.max_width}x{signed.max_height})"
+        )
+    return VariantRequest(w=w, h=h, fit=fit, fmt=fmt, q=q, max_pixels=signed.max_pixels, **placed)  # type: ignore[arg-type]

@@ -11,8 +11,9 @@ slot stays taken until it really ends, which keeps the bound honest.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from proxy.metrics import RENDERS_IN_FLIGHT, RENDERS_QUEUED
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -98,8 +99,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_server(tmp_path_factory: pytest.TempPathFactory, backend: str,
-                request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
+def make_server(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[ServerFactory]:
     """Start servers with config overrides: make_server(limits={"max_frames": 5})."""
     started: list[Server] = []
 
@@ -122,8 +124,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pyte
 
 
 @pytest.fixture(scope="module")
-def token_server(tmp_path_factory: pytest.TempPathFactory, backend: str,
-                 request: pytest.FixtureRequest) -> Iterator[Server]:
+def token_server(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Server]:
     """A default-config server with the app token of support.tokens, shared by one test module."""
     srv = new_server(tmp_path_factory.mktemp("token-server"), backend, request, auth=APP_AUTH).start()
     yield srv

@@ -35,8 +35,9 @@ def vary_of(v: Variant, hints: Hints) -> str:
 
 
 @lru_cache(maxsize=16384)
-def header_block(content_type: str, etag: str, modified: int, vary: str, tier: str,
-                 size: tuple[int, int]) -> HeaderBlock:
+def header_block(
+    content_type: str, etag: str, modified: int, vary: str, tier: str, size: tuple[int, int]
+) -> HeaderBlock:
     """The headers of an image answer, built once per (variant, tier) rather than once per hit.
 
     `X-Image-Width`/`X-Image-Height` give the pixels sent: a width snapped onto the list
@@ -59,8 +60,9 @@ def header_block(content_type: str, etag: str, modified: int, vary: str, tier: s
 @lru_cache(maxsize=16384)
 def encoded_block(block: HeaderBlock, length: int) -> RawHeaders:
     """The whole-body answer's header block as ASGI wants it, with Content-Length: encoded once."""
-    return tuple((name.encode("latin-1"), value.encode("latin-1"))
-                 for name, value in (*block, ("content-length", str(length))))
+    return tuple(
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (*block, ("content-length", str(length)))
+    )
 
 
 class WholeImage(Response):
@@ -88,4 +90,4 @@ def answer(request: Request, v: Variant, hints: Hints) -> Response:
         return WholeImage(body, encoded_block(block, len(body)))
     first, last = span
     headers = dict(block) | {"content-range": f"bytes {first}-{last}/{len(body)}"}
-    return Response(body[first:last + 1], status_code=206, headers=headers)
+    return Response(body[first : last + 1], status_code=206, headers=headers)

@@ -56,8 +56,12 @@ def write_bucket(identity: Identity | None, client: str | None) -> str | None:
 
 
 def _unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required",
-                    {"www-authenticate": 'Bearer realm="resize-proxy"'})
+    return ApiError(
+        401,
+        "unauthorized",
+        "a valid 'Authorization: Bearer <token>' header is required",
+        {"www-authenticate": 'Bearer realm="resize-proxy"'},
+    )
 
 
 def require_identity(request: Request) -> Identity:

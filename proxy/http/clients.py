@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Awaitable, Callable, MutableMapping
 from functools import lru_cache
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 
@@ -50,7 +51,7 @@ def address(text: str) -> Address | None:
     if len(text) > LONGEST_ENTRY:
         return None
     if text.startswith("["):
-        text = text[1:text.find("]")] if "]" in text else ""
+        text = text[1 : text.find("]")] if "]" in text else ""
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     try:

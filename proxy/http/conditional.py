@@ -9,9 +9,9 @@ fancier is ignored and the whole (small) image sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
-from typing import Mapping
 
 from starlette.requests import Request
 
@@ -53,8 +53,12 @@ def not_modified(headers: Mapping[str, str], etag: str, modified: int) -> bool:
 
 
 def unsatisfiable(size: int) -> ApiError:
-    return ApiError(416, "range_not_satisfiable", f"the range starts past the end of the {size}-byte image",
-                    {"content-range": f"bytes */{size}"})
+    return ApiError(
+        416,
+        "range_not_satisfiable",
+        f"the range starts past the end of the {size}-byte image",
+        {"content-range": f"bytes */{size}"},
+    )
 
 
 def byte_range(header: str, size: int) -> tuple[int, int] | None:

@@ -21,23 +21,35 @@ from proxy.negotiate import ACCEPT_CH
 
 STATIC = Path(__file__).parent / "static"
 PAGE = (STATIC / "demo.html").read_bytes()
-ASSETS = {name: ((STATIC / name).read_bytes(), media) for name, media in
-          (("demo.js", "text/javascript; charset=utf-8"), ("demo.css", "text/css; charset=utf-8"))}
+ASSETS = {
+    name: ((STATIC / name).read_bytes(), media)
+    for name, media in (("demo.js", "text/javascript; charset=utf-8"), ("demo.css", "text/css; charset=utf-8"))
+}
 CACHE = "public, max-age=300"
 
 
 def page_csp(public_url: str) -> str:
     parts = urlsplit(public_url)
     images = " ".join(["'self'", "data:", *([f"{parts.scheme}://{parts.netloc}"] if parts.netloc else [])])
-    return (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; connect-src 'self'; "
-            "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; connect-src 'self'; "
+        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
 
 
 async def demo_page(request: Request) -> Response:
     csp = page_csp(request.app.state.settings.server.public_url)
-    return Response(PAGE, media_type="text/html; charset=utf-8",
-                    headers={"cache-control": CACHE, "content-security-policy": csp, "accept-ch": ACCEPT_CH,
-                             "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"})
+    return Response(
+        PAGE,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "cache-control": CACHE,
+            "content-security-policy": csp,
+            "accept-ch": ACCEPT_CH,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+        },
+    )
 
 
 async def demo_asset(request: Request) -> Response:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Callable, Mapping, TypeVar, Union
+from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,7 +38,7 @@ ERROR_MAX_AGE = 10  # seconds a CDN may keep a 400/404
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 T = TypeVar("T")
-Part = Union[T, Callable[[Any], T]]  # a fixed value, or one computed from the exception
+Part: TypeAlias = T | Callable[[Any], T]  # a fixed value, or one computed from the exception
 
 
 def api_headers(cache_control: str) -> dict[str, str]:
@@ -55,8 +56,9 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     cache = f"public, max-age={ERROR_MAX_AGE}" if status in (400, 404) else "no-store"
-    return JSONResponse({"error": code, "detail": detail}, status_code=status,
-                        headers=api_headers(cache) | dict(headers or {}))
+    return JSONResponse(
+        {"error": code, "detail": detail}, status_code=status, headers=api_headers(cache) | dict(headers or {})
+    )
 
 
 def _resolved(part: Part[T], exc: Exception) -> T:
@@ -77,8 +79,12 @@ class Rule:
     def error(self, exc: Exception) -> ApiError:
         if self.report is not None:
             self.report(exc)
-        return ApiError(_resolved(self.status, exc), _resolved(self.code, exc), _resolved(self.detail, exc),
-                        dict(_resolved(self.headers, exc)))
+        return ApiError(
+            _resolved(self.status, exc),
+            _resolved(self.code, exc),
+            _resolved(self.detail, exc),
+            dict(_resolved(self.headers, exc)),
+        )
 
 
 def _storage_down(exc: Exception) -> None:
@@ -101,21 +107,33 @@ RULES: dict[type[Exception], Rule] = {
     BadParameter: Rule(400, "bad_parameter"),
     NotFound: Rule(404, "not_found", "no image with that id"),
     NotHeld: Rule(404, "not_found", "this token holds no such reference to that image"),  # unknown or another's
-    IdempotencyKeyReused: Rule(422, "idempotency_key_reused", "this token used that Idempotency-Key for a different "
-                                                              "payload; send a new key with each new upload"),
+    IdempotencyKeyReused: Rule(
+        422,
+        "idempotency_key_reused",
+        "this token used that Idempotency-Key for a different payload; send a new key with each new upload",
+    ),
     UnsupportedFormat: Rule(415, attrgetter("code")),
     ImageRejected: Rule(422, attrgetter("code")),  # every other rejection names its own code
     RateLimited: Rule(429, "rate_limited", headers=_retry_after),
     FetchRefused: Rule(attrgetter("status"), "fetch_refused"),
     FetchTooLarge: Rule(413, "payload_too_large"),
     FetchFailed: Rule(422, "fetch_failed"),
-    Overloaded: Rule(503, "overloaded", lambda exc: f"too many renders in progress ({exc}); retry shortly",
-                     {"retry-after": "1"}),
+    Overloaded: Rule(
+        503, "overloaded", lambda exc: f"too many renders in progress ({exc}); retry shortly", {"retry-after": "1"}
+    ),
     WorkTimeout: Rule(503, "render_timeout", headers={"retry-after": "5"}),
-    StorageError: Rule(503, "storage_unavailable", "the image store did not answer; retry shortly",
-                       {"retry-after": "5"}, report=_storage_down),
-    HTTPException: Rule(attrgetter("status_code"), lambda exc: _HTTP_CODES.get(exc.status_code, "http_error"),
-                        lambda exc: str(exc.detail)),
+    StorageError: Rule(
+        503,
+        "storage_unavailable",
+        "the image store did not answer; retry shortly",
+        {"retry-after": "5"},
+        report=_storage_down,
+    ),
+    HTTPException: Rule(
+        attrgetter("status_code"),
+        lambda exc: _HTTP_CODES.get(exc.status_code, "http_error"),
+        lambda exc: str(exc.detail),
+    ),
     Exception: Rule(500, "internal_error", "unexpected server error", report=_unexpected),
 }
 

@@ -38,8 +38,9 @@ def auto_params(query: bytes) -> tuple[str, ...]:
 
 def client_hints(request: Request) -> Hints:
     """The hint the client sent (or None) for each parameter the URL sets to `auto`."""
-    return {name: hint_value(request.headers, HINT_HEADERS[name])
-            for name in auto_params(request.scope["query_string"])}
+    return {
+        name: hint_value(request.headers, HINT_HEADERS[name]) for name in auto_params(request.scope["query_string"])
+    }
 
 
 def hint_vary(hints: Hints) -> list[str]:
@@ -54,8 +55,9 @@ def with_hints(items: list[tuple[str, str]], hints: Hints, v: VariantSettings) -
         return items
     params = normalize_params(items)
     if "w" in hints and {"h", "dpr", "p"} & params.keys():
-        raise BadParameter("w=auto takes the width in device pixels from Sec-CH-Width; it cannot be "
-                           "combined with h, dpr or p")
+        raise BadParameter(
+            "w=auto takes the width in device pixels from Sec-CH-Width; it cannot be combined with h, dpr or p"
+        )
     for name, hint in hints.items():
         if hint is None:
             del params[name]

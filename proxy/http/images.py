@@ -42,7 +42,8 @@ async def get_image(request: Request) -> Response:
     accept = request.headers.get("accept", "")
     memo_key = (image, request.scope["query_string"], memo_headers(accept, hints))
     variant = service.memory_hit(memo_key) or await service.variant(
-        image, variant_request(request, image, hints), accept, client_id(request), memo_key)
+        image, variant_request(request, image, hints), accept, client_id(request), memo_key
+    )
     return answer(request, variant, hints)
 
 
@@ -61,8 +62,9 @@ async def get_meta(request: Request) -> JSONResponse:
     if identity is None:
         return JSONResponse(document, headers=api_headers(META_CACHE) | {"vary": "Authorization"})
     refs = await service.held(image, identity.name)
-    return JSONResponse(document | {"held": len(refs), "refs": refs},
-                        headers=api_headers("no-store") | {"vary": "Authorization"})
+    return JSONResponse(
+        document | {"held": len(refs), "refs": refs}, headers=api_headers("no-store") | {"vary": "Authorization"}
+    )
 
 
 def purge_requested(request: Request) -> bool:
@@ -85,8 +87,12 @@ async def delete_image(request: Request) -> Response:
     elif identity.admin:
         await service.purge(image)
     else:
-        raise ApiError(403, "forbidden", "purge=true removes the image for every holder: only a token "
-                                         "named in auth.admins may; without it, delete your own references")
+        raise ApiError(
+            403,
+            "forbidden",
+            "purge=true removes the image for every holder: only a token "
+            "named in auth.admins may; without it, delete your own references",
+        )
     return Response(status_code=204, headers=api_headers("no-store"))
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
 
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -71,8 +72,9 @@ class Observe:
         self.access_log = access_log
         self.route_of = RouteTemplates(routes)
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                       send: Callable[[Message], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -107,9 +109,17 @@ class Observe:
             metrics.cache_counter(seen["tier"]).inc()
         if self.access_log is not None:
             client = scope.get("client")
-            self.access_log.write({
-                "ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"), "status": seen["status"],
-                "bytes": seen["bytes"], "duration_ms": round(seconds * 1000, 3), "cache": seen["tier"] or None,
-                "request_id": rid, "client": client[0] if client else None,
-            })
+            self.access_log.write(
+                {
+                    "ts": round(time.time(), 3),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "status": seen["status"],
+                    "bytes": seen["bytes"],
+                    "duration_ms": round(seconds * 1000, 3),
+                    "cache": seen["tier"] or None,
+                    "request_id": rid,
+                    "client": client[0] if client else None,
+                }
+            )

@@ -42,8 +42,9 @@ async def readyz(request: Request) -> Response:
     try:
         await service.store.ping()
     except StorageError as exc:
-        return error_response(503, "storage_unavailable", f"the image store is not reachable: {exc}",
-                              {"retry-after": "5"})
+        return error_response(
+            503, "storage_unavailable", f"the image store is not reachable: {exc}", {"retry-after": "5"}
+        )
     if service.pool.waiting >= service.pool.max_queue > 0:
         return error_response(503, "overloaded", "the render queue is full", {"retry-after": "1"})
     return JSONResponse({"status": "ready", "storage": service.settings.storage.backend}, headers=_NO_STORE)

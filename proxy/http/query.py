@@ -25,6 +25,9 @@ def variant_request(request: Request, image: str, hints: Hints) -> VariantReques
     given = [value for name, value in items if name == SIGNATURE_PARAM]
     params = [(name, value) for name, value in items if name != SIGNATURE_PARAM]
     if len(given) != 1 or not verify(security.signing_keys, image, params, given[0]):
-        raise ApiError(403, "bad_signature", "this URL needs a valid signature (s=); sign it with "
-                                             "`python -m proxy sign URL` or proxy.signing.sign_url")
+        raise ApiError(
+            403,
+            "bad_signature",
+            "this URL needs a valid signature (s=); sign it with `python -m proxy sign URL` or proxy.signing.sign_url",
+        )
     return parse_query(with_hints(params, hints, settings.variants), settings.variants, security)

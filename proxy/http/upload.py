@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -76,9 +76,9 @@ def url_from_json(body: bytes) -> str:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "the JSON body does not parse; expected {\"url\": \"https://...\"}") from None
+        raise ApiError(400, "bad_request", 'the JSON body does not parse; expected {"url": "https://..."}') from None
     if not isinstance(document, dict) or not isinstance(document.get("url"), str):
-        raise ApiError(400, "bad_request", "expected a JSON object {\"url\": \"https://...\"}")
+        raise ApiError(400, "bad_request", 'expected a JSON object {"url": "https://..."}')
     return str(document["url"])
 
 
@@ -94,8 +94,12 @@ def parse_idempotency_key(values: list[str]) -> str | None:
     else:
         key = value if _BARE_KEY.fullmatch(value) else None
     if len(values) > 1 or key is None or len(key) > MAX_KEY_LENGTH:
-        raise ApiError(400, "bad_idempotency_key", f"Idempotency-Key must be one value of 1 to {MAX_KEY_LENGTH} "
-                                                   'visible ASCII characters, e.g. "4f2c1e0a-..." (a UUID)')
+        raise ApiError(
+            400,
+            "bad_idempotency_key",
+            f"Idempotency-Key must be one value of 1 to {MAX_KEY_LENGTH} "
+            'visible ASCII characters, e.g. "4f2c1e0a-..." (a UUID)',
+        )
     return key
 
 
@@ -113,5 +117,8 @@ async def upload(request: Request) -> JSONResponse:
         result = await service.ingest_url(url_from_json(body), claim)
     else:
         result = await service.ingest(body, claim)
-    return JSONResponse(await image_document(request, result.meta) | {"ref": result.ref},
-                        status_code=201 if result.created else 200, headers=api_headers("no-store"))
+    return JSONResponse(
+        await image_document(request, result.meta) | {"ref": result.ref},
+        status_code=201 if result.created else 200,
+        headers=api_headers("no-store"),
+    )

@@ -39,8 +39,11 @@ def picture_formats(meta: ImageMeta, settings: Settings) -> tuple[str, ...]:
     PNG for transparent images, so no browser gets a white box.
     """
     allowed, still = settings.variants.formats, not keeps_animation(settings.render, meta)
-    sources = [name for name in OUTPUT_FORMATS if name in allowed and FORMATS[name].explicit_accept
-               and (still or is_animated(settings, meta, name))]
+    sources = [
+        name
+        for name in OUTPUT_FORMATS
+        if name in allowed and FORMATS[name].explicit_accept and (still or is_animated(settings, meta, name))
+    ]
     return (*sources, pick_format("", allowed, meta.has_alpha))
 
 
@@ -63,14 +66,16 @@ def preset_candidates(meta: ImageMeta, settings: Settings, preset: str) -> list[
     return found
 
 
-def preset_documents(meta: ImageMeta, settings: Settings, link: Linker,
-                     formats: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def preset_documents(
+    meta: ImageMeta, settings: Settings, link: Linker, formats: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
     """Per preset: a srcset per format over the densities, and a <picture> of them at the 1x size."""
     documents = {}
     for preset in sorted(settings.variants.presets):
         found = preset_candidates(meta, settings, preset)
-        srcsets = {fmt: ", ".join(f"{link(f'{query}&fmt={fmt}')} {size[0]}w" for query, size in found)
-                   for fmt in formats}
+        srcsets = {
+            fmt: ", ".join(f"{link(f'{query}&fmt={fmt}')} {size[0]}w" for query, size in found) for fmt in formats
+        }
         width, height = found[0][1]
         picture = picture_html(srcsets, link(f"{found[0][0]}&fmt={formats[-1]}"), sizes_for(width), width, height)
         documents[preset] = {"srcset": srcsets, "picture": picture}
@@ -111,8 +116,9 @@ async def image_document(request: Request, meta: ImageMeta) -> dict[str, Any]:
         "url": link(),
         "variants": {name: link(f"p={name}") for name in sorted(settings.variants.presets)},
         "srcset": srcsets,
-        "picture": picture_html(srcsets, link(f"w={fallback_width(widths)}&fmt={fallback}"), sizes_for(meta.width),
-                                meta.width, meta.height),
+        "picture": picture_html(
+            srcsets, link(f"w={fallback_width(widths)}&fmt={fallback}"), sizes_for(meta.width), meta.width, meta.height
+        ),
         "presets": preset_documents(meta, settings, link, formats),
         "placeholder": "data:image/webp;base64," + base64.b64encode(preview).decode("ascii"),
         "focus": focus.to_dict(),

@@ -19,8 +19,8 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pillow_heif
 from PIL import Image, ImageFile, ImageSequence

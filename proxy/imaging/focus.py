@@ -63,19 +63,29 @@ class Focus:
     faces: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"x": self.x, "y": self.y, "by": self.by, "box": list(self.box) if self.box else None,
-                "faces": self.faces}
+        return {
+            "x": self.x,
+            "y": self.y,
+            "by": self.by,
+            "box": list(self.box) if self.box else None,
+            "faces": self.faces,
+        }
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> Focus:
         box = fields.get("box")
-        return cls(fields["x"], fields["y"], fields["by"], tuple(box) if box else None,  # type: ignore[arg-type]
-                   fields.get("faces", 0))
+        return cls(
+            fields["x"],
+            fields["y"],
+            fields["by"],
+            tuple(box) if box else None,  # type: ignore[arg-type]
+            fields.get("faces", 0),
+        )
 
 
 def find_focus(data: bytes, settings: FocusSettings) -> Focus:
     """The focal point of the image in `data` (its first frame); a Pillow failure is an ImageRejected."""
-    rgb = _detection_copy(data, settings.detect_size ** 2)
+    rgb = _detection_copy(data, settings.detect_size**2)
     height, width = rgb.shape[:2]
     faces = _faces(rgb, settings)
     if faces:
@@ -128,12 +138,16 @@ def _faces(rgb: np.ndarray, settings: FocusSettings) -> list[tuple[int, int, int
     """Face boxes (x, y, w, h) in pixels of `rgb`, in a fixed order; passers-by dropped, and in a
     colour image boxes that are mostly not skin-coloured (Haar cascades see faces in bark and rock)."""
     gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    found = _classifier().detectMultiScale(gray, scaleFactor=_SCALE_STEP, minNeighbors=settings.face_neighbors,
-                                           minSize=(settings.min_face, settings.min_face))
+    found = _classifier().detectMultiScale(
+        gray,
+        scaleFactor=_SCALE_STEP,
+        minNeighbors=settings.face_neighbors,
+        minSize=(settings.min_face, settings.min_face),
+    )
     boxes = sorted(tuple(int(v) for v in box) for box in found)
     if boxes and cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[:, :, 1].mean() >= _GREY:
         skin = _skin(rgb)
-        boxes = [(x, y, w, h) for x, y, w, h in boxes if skin[y:y + h, x:x + w].mean() >= _SKIN]
+        boxes = [(x, y, w, h) for x, y, w, h in boxes if skin[y : y + h, x : x + w].mean() >= _SKIN]
     if not boxes:
         return []
     largest = max(w * h for _, _, w, h in boxes)
@@ -164,8 +178,9 @@ def _salient_point(rgb: np.ndarray) -> tuple[float, float]:
     saliency = _scaled(edges) + _scaled(saturation) + _skin(rgb)
     height, width = saliency.shape
     scale = min(1.0, _MAP_SIDE / max(height, width))
-    small = cv2.resize(saliency, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        saliency, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
     blurred = cv2.GaussianBlur(small, (0, 0), max(1.0, _BLUR * max(small.shape)), borderType=cv2.BORDER_CONSTANT)
     peak = float(blurred.max())
     if peak <= 0:  # a flat image: nothing stands out

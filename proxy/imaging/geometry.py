@@ -108,9 +108,18 @@ def centre_crop(src_w: int, src_h: int, w: int, h: int) -> Box:
     return x0, y0, x0 + cw, y0 + ch
 
 
-def plan(src_w: int, src_h: int, w: int | None, h: int | None, fit: str, *, region: Fractions | None = None,
-         gravity: str = "center", focus: tuple[float, float] | None = None,
-         background: Colour | None = None) -> Geometry:
+def plan(
+    src_w: int,
+    src_h: int,
+    w: int | None,
+    h: int | None,
+    fit: str,
+    *,
+    region: Fractions | None = None,
+    gravity: str = "center",
+    focus: tuple[float, float] | None = None,
+    background: Colour | None = None,
+) -> Geometry:
     """Fit (src_w, src_h), or the `region` of it, into the requested box without ever enlarging.
 
     inside: scale to fit within w x h (either may be None), keeping the aspect.

@@ -34,8 +34,9 @@ SIXTEEN_BIT = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 _WHITE_16 = 65535
 
 # LittleCMS's Lab (D50, the ICC connection space) to sRGB; NOCACHE: safe from several threads.
-_LAB_TO_SRGB = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB",
-                                       flags=ImageCms.Flags.NOCACHE)
+_LAB_TO_SRGB = ImageCms.buildTransform(
+    ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB", flags=ImageCms.Flags.NOCACHE
+)
 
 
 def _to_sixteen_bit(im: Image.Image) -> Image.Image:

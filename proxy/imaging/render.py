@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from PIL import Image, ImageSequence
 
@@ -81,13 +81,24 @@ class Encoder:
 
 
 ENCODERS: dict[str, Encoder] = {
-    "jpeg": Encoder(lambda job: {"quality": job.quality, "optimize": True, "progressive": job.encoders.jpeg_progressive},
-                    lambda e: e.jpeg_quality),
-    "webp": Encoder(lambda job: {"quality": job.quality, "method": job.encoders.webp_method},
-                    lambda e: e.webp_quality, colour_only=True),
-    "avif": Encoder(lambda job: {"quality": job.quality, "speed": job.encoders.avif_speed,
-                                 "subsampling": job.encoders.avif_subsampling},
-                    lambda e: e.avif_quality, colour_only=True),
+    "jpeg": Encoder(
+        lambda job: {"quality": job.quality, "optimize": True, "progressive": job.encoders.jpeg_progressive},
+        lambda e: e.jpeg_quality,
+    ),
+    "webp": Encoder(
+        lambda job: {"quality": job.quality, "method": job.encoders.webp_method},
+        lambda e: e.webp_quality,
+        colour_only=True,
+    ),
+    "avif": Encoder(
+        lambda job: {
+            "quality": job.quality,
+            "speed": job.encoders.avif_speed,
+            "subsampling": job.encoders.avif_subsampling,
+        },
+        lambda e: e.avif_quality,
+        colour_only=True,
+    ),
     "png": Encoder(lambda job: {"compress_level": job.encoders.png_compress_level}),
     "gif": Encoder(lambda job: {"disposal": 2}),  # disposal 2: transparent frames do not smear
 }
@@ -225,8 +236,12 @@ def _render_animation(im: Image.Image, icc: bytes | None, job: RenderJob) -> byt
         # Frames keep RGBA where the format has an alpha channel; the others reduce it as for a still.
         keeps_alpha = FORMATS[job.fmt].transparency == "alpha"
         frames.append(resized if keeps_alpha else _output_mode(resized, job.fmt, job.background))
-    animation = {"save_all": True, "append_images": frames[1:], "duration": durations,
-                 "loop": int(im.info.get("loop", 0) or 0)}
+    animation = {
+        "save_all": True,
+        "append_images": frames[1:],
+        "duration": durations,
+        "loop": int(im.info.get("loop", 0) or 0),
+    }
     return _encode(frames[0], job, animation)
 
 

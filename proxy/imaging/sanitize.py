@@ -43,8 +43,17 @@ from PIL import Image, ImageSequence, JpegImagePlugin
 from proxy.config import LimitSettings, SanitizeSettings
 from proxy.formats import FORMATS
 from proxy.imaging.colour import to_srgb
-from proxy.imaging.decode import (decoded, decoded_pixels, format_name, frame_count, guarded, has_alpha, memory_gate,
-                                  open_checked, orientation)
+from proxy.imaging.decode import (
+    decoded,
+    decoded_pixels,
+    format_name,
+    frame_count,
+    guarded,
+    has_alpha,
+    memory_gate,
+    open_checked,
+    orientation,
+)
 from proxy.imaging.errors import InvalidImage
 from proxy.imaging.modes import widened
 from proxy.imaging.strip import STRIPPERS, MalformedContainer
@@ -105,8 +114,9 @@ def _sanitize_opened(probe: Image.Image, data: bytes, policy: SanitizeSettings, 
     return Sanitized(out, stored, width, height, frames, alpha)
 
 
-def _stripped(data: bytes, fmt: str, canvas: tuple[int, int], policy: SanitizeSettings,
-              limits: LimitSettings) -> bytes | None:
+def _stripped(
+    data: bytes, fmt: str, canvas: tuple[int, int], policy: SanitizeSettings, limits: LimitSettings
+) -> bytes | None:
     """The losslessly stripped file, decoded in full from its own bytes; None when it does not hold up."""
     try:
         out = STRIPPERS[fmt](data)
@@ -146,8 +156,16 @@ def _png_ready(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes |
     return widened(im), icc
 
 
-def _reencode(im: Image.Image, data: bytes, fmt: str, frames: int, turn: int, alpha: bool, canvas: tuple[int, int],
-              policy: SanitizeSettings) -> tuple[bytes, str]:
+def _reencode(
+    im: Image.Image,
+    data: bytes,
+    fmt: str,
+    frames: int,
+    turn: int,
+    alpha: bool,
+    canvas: tuple[int, int],
+    policy: SanitizeSettings,
+) -> tuple[bytes, str]:
     target = _stored_format(fmt, alpha, canvas)
     icc = im.info.get("icc_profile")
     transparency = im.info.get("transparency")  # read first: `frame` may be `im` itself
@@ -192,14 +210,19 @@ def _webp_options(data: bytes, policy: SanitizeSettings) -> dict[str, object]:
     return {"lossless": True} if lossless else {"quality": policy.webp_quality}
 
 
-def _save_animation(im: Image.Image, target: str, turn: int, canvas: tuple[int, int], out: io.BytesIO,
-                    policy: SanitizeSettings) -> None:
+def _save_animation(
+    im: Image.Image, target: str, turn: int, canvas: tuple[int, int], out: io.BytesIO, policy: SanitizeSettings
+) -> None:
     frames, durations = [], []
     for frame in ImageSequence.Iterator(im):
         durations.append(int(frame.info.get("duration", 100) or 100))
         frames.append(_upright(_on_canvas(frame.convert("RGBA"), canvas), turn))
-    options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations,
-                                  "loop": int(im.info.get("loop", 0) or 0)}
+    options: dict[str, object] = {
+        "save_all": True,
+        "append_images": frames[1:],
+        "duration": durations,
+        "loop": int(im.info.get("loop", 0) or 0),
+    }
     if target == "webp":
         options.update(lossless=True)
     elif target == "avif":

@@ -63,11 +63,11 @@ def strip_jpeg(data: bytes) -> bytes:
             continue
         if pos + 2 > end:
             raise MalformedContainer("truncated JPEG segment length")
-        (length,) = struct.unpack(">H", data[pos:pos + 2])
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2 or pos + length > end:
             raise MalformedContainer("JPEG segment runs past the end of the file")
-        segment = data[pos - 2:pos + length]
-        payload = data[pos + 2:pos + length]
+        segment = data[pos - 2 : pos + length]
+        payload = data[pos + 2 : pos + length]
         pos += length
         if marker == _SOS:
             out += segment
@@ -95,8 +95,24 @@ def _entropy_end(data: bytes, pos: int) -> int:
 # --------------------------------------------------------------------------- PNG
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
-_PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP",
-             b"sBIT", b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL", b"fdAT"}
+_PNG_KEEP = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"iCCP",
+    b"sBIT",
+    b"cICP",
+    b"mDCV",
+    b"cLLI",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
+}
 
 
 def strip_png(data: bytes) -> bytes:
@@ -108,7 +124,7 @@ def strip_png(data: bytes) -> bytes:
     while True:
         if pos + 8 > end:
             raise MalformedContainer("truncated PNG chunk header")
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         chunk_end = pos + 12 + length
         if chunk_end > end:
             raise MalformedContainer("PNG chunk runs past the end of the file")
@@ -136,12 +152,12 @@ def strip_webp(data: bytes) -> bytes:
     while pos < end:
         if pos + 8 > end:
             raise MalformedContainer("truncated WebP chunk header")
-        fourcc, size = struct.unpack("<4sI", data[pos:pos + 8])
+        fourcc, size = struct.unpack("<4sI", data[pos : pos + 8])
         chunk_end = pos + 8 + size + (size & 1)
         if pos + 8 + size > end:
             raise MalformedContainer("WebP chunk runs past the end of the file")
         if fourcc in _WEBP_KEEP:
-            chunk = bytearray(data[pos:min(chunk_end, end)])
+            chunk = bytearray(data[pos : min(chunk_end, end)])
             if fourcc == b"VP8X" and size >= 1:
                 chunk[8] &= ~(_VP8X_EXIF | _VP8X_XMP) & 0xFF
             if len(chunk) & 1:
@@ -198,7 +214,7 @@ def strip_gif(data: bytes) -> bytes:
             label = data[pos + 1]
             start = pos
             pos = _gif_sub_blocks_end(data, pos + 2)
-            keep = label == 0xF9 or (label == 0xFF and data[start + 3:start + 14] in _GIF_KEEP_APPS)
+            keep = label == 0xF9 or (label == 0xFF and data[start + 3 : start + 14] in _GIF_KEEP_APPS)
             if keep:
                 out += data[start:pos]
         else:

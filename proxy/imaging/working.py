@@ -50,8 +50,9 @@ class WorkingCopy:
     height: int
 
 
-def from_working_copy(g: Geometry, original: tuple[int, int],
-                      levels: tuple[tuple[int, int], ...]) -> tuple[int, Geometry] | None:
+def from_working_copy(
+    g: Geometry, original: tuple[int, int], levels: tuple[tuple[int, int], ...]
+) -> tuple[int, Geometry] | None:
     """(index of the smallest level that serves the output, `g` re-expressed for it), or None.
 
     A level serves the output when the source box (the crop, else the whole image) has at

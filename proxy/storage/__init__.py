@@ -14,7 +14,6 @@ from typing import Protocol
 
 from proxy.config import StorageSettings
 
-
 IMMUTABLE = "public, max-age=31536000, immutable"  # never changes under its key: keep it
 NO_STORE = "no-store"  # may go away (a delete) or change: never keep a copy
 

@@ -71,8 +71,11 @@ class LocalStore:
         folder = self._path(prefix.rstrip("/"))
         if not folder.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*")
-                      if p.is_file() and not p.name.startswith(_TMP_PREFIX))
+        return sorted(
+            str(p.relative_to(self.root))
+            for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(_TMP_PREFIX)
+        )
 
     def _delete_prefix(self, prefix: str) -> int:
         path = self._path(prefix.rstrip("/"))

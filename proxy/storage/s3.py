@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 import urllib3.exceptions
@@ -79,8 +80,14 @@ def _is_missing_object(exc: ClientError, documented: bool) -> bool:
 # What the client stack raises when the network fails it: botocore's own types, what escapes them
 # from urllib3, http.client and the socket layer (OSError covers ssl.SSLError and timeouts), and
 # ValueError, which botocore's parsers raise on a header value cut short (an empty Last-Modified).
-NETWORK_FAULTS = (BotoCoreError, ClientError, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
-                  ValueError)
+NETWORK_FAULTS = (
+    BotoCoreError,
+    ClientError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
 
 @contextmanager
@@ -167,8 +174,13 @@ class S3Store:
 
     def _put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         with _as_storage_error("put", self._where(key)):
-            self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                                    ContentType=content_type, CacheControl=cache_control)
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=cache_control,
+            )
 
     def _exists(self, key: str) -> bool:
         with _as_storage_error("head", self._where(key)):
@@ -191,7 +203,8 @@ class S3Store:
         deleted = 0
         with _as_storage_error("delete prefix", self._where(prefix)):
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self._page_size})
+                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self._page_size}
+            )
             for page in pages:
                 keys = [item["Key"] for item in page.get("Contents", [])]
                 if keys:
@@ -202,19 +215,23 @@ class S3Store:
         keys: list[str] = []
         with _as_storage_error("list", self._where(prefix)):
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self._page_size})
+                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self._page_size}
+            )
             for page in pages:
-                keys += [item["Key"][len(self.prefix):] for item in page.get("Contents", [])]
+                keys += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
         return keys
 
     def _delete_batch(self, full_keys: list[str]) -> int:
         response = self._client.delete_objects(
-            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in full_keys], "Quiet": True})
+            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in full_keys], "Quiet": True}
+        )
         errors = response.get("Errors", [])
         if errors:  # DeleteObjects answers 200 even when some keys failed
             first = errors[0]
-            raise StorageError(f"s3 delete s3://{self.bucket}/{first.get('Key')}: {first.get('Code')} "
-                               f"{first.get('Message')} ({len(errors)} of {len(full_keys)} keys failed)")
+            raise StorageError(
+                f"s3 delete s3://{self.bucket}/{first.get('Key')}: {first.get('Code')} "
+                f"{first.get('Message')} ({len(errors)} of {len(full_keys)} keys failed)"
+            )
         return len(full_keys)
 
     def _ping(self) -> None:

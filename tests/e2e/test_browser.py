@@ -32,15 +32,27 @@ PHOTO = "photos/orientation_1.jpg"  # 1800x1200
 pytestmark = pytest.mark.skipif(
     not (os.access(CHROMIUM, os.X_OK) and NODE and PLAYWRIGHT.is_dir()),
     reason="needs /usr/bin/chromium (apt-get install chromium), node, and playwright-core "
-           "(npm ci --prefix tests/e2e/browser); .ci/run installs all three")
+    "(npm ci --prefix tests/e2e/browser); .ci/run installs all three",
+)
 
 
 def probe(tmp_path: Path, page: dict[str, Any], width: int, scale: float) -> dict[str, Any]:
     """Run the node probe on `page` in a fresh Chromium profile; the browser's report."""
-    job = {"chromium": CHROMIUM, "profile": str(tmp_path / "profile"), "viewport": {"width": width, "height": 900},
-           "scale": scale, "page": page}
-    done = subprocess.run([NODE or "node", str(PROBE)], input=json.dumps(job), capture_output=True, text=True,
-                          timeout=90, cwd=PROBE.parent)
+    job = {
+        "chromium": CHROMIUM,
+        "profile": str(tmp_path / "profile"),
+        "viewport": {"width": width, "height": 900},
+        "scale": scale,
+        "page": page,
+    }
+    done = subprocess.run(
+        [NODE or "node", str(PROBE)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=PROBE.parent,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -73,8 +85,9 @@ def photo(server: Server, corpus: Path) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_srcset_picks_the_layout_width_and_chromium_gets_avif(photo: dict[str, Any], server: Server,
-                                                              tmp_path: Path) -> None:
+def test_srcset_picks_the_layout_width_and_chromium_gets_avif(
+    photo: dict[str, Any], server: Server, tmp_path: Path
+) -> None:
     base = photo["url"]
     negotiated = ", ".join(f"{base}?w={w} {w}w" for w in (320, 400, 560, 800, 1080))
     html = f"""<!doctype html><meta charset="utf-8"><style>body {{ margin: 0 }} img {{ display: block }}</style>
@@ -90,7 +103,10 @@ def test_srcset_picks_the_layout_width_and_chromium_gets_avif(photo: dict[str, A
     assert param(shown["negotiated"]["currentSrc"], "w") == "560"
     assert shown["negotiated"]["clientWidth"] == shown["negotiated"]["naturalWidth"] == 500
     # The snippet's sizes say 100vw up to the original's width: 1000 px, so 1080 from the AVIF source.
-    assert (param(shown["picture"]["currentSrc"], "w"), param(shown["picture"]["currentSrc"], "fmt")) == ("1080", "avif")
+    assert (param(shown["picture"]["currentSrc"], "w"), param(shown["picture"]["currentSrc"], "fmt")) == (
+        "1080",
+        "avif",
+    )
     assert shown["picture"]["naturalWidth"] == 1000
     responses = image_responses(report)
     got = responses[shown["negotiated"]["currentSrc"]]
@@ -104,8 +120,11 @@ def test_demo_page_uploads_with_its_token_and_shows_the_variants(server: Server,
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "demo-page.png"
     screenshot.unlink(missing_ok=True)
-    page = {"url": server.url + "/", "upload": {"file": str(corpus / PHOTO), "token": server.token},
-            "screenshot": str(screenshot)}
+    page = {
+        "url": server.url + "/",
+        "upload": {"file": str(corpus / PHOTO), "token": server.token},
+        "screenshot": str(screenshot),
+    }
     report = probe(tmp_path, page, width=1000, scale=2)
     assert report["errors"] == []  # no CSP violation, no script error
     assert_loopback_only(report, server)
@@ -119,12 +138,17 @@ def test_demo_page_uploads_with_its_token_and_shows_the_variants(server: Server,
     # The page sent Accept-CH, so Chromium sent its density, and dpr=auto used it: 320 css px at 2x.
     assert hinted["requestHeaders"]["sec-ch-dpr"] == "2"
     assert shown["hinted"]["naturalWidth"] == 640 and hinted["headers"]["vary"] == "Accept, Sec-CH-DPR, DPR"
-    formats = {responses[img["currentSrc"]]["headers"]["content-type"] for img in report["images"]
-               if img["currentSrc"] in responses and "fmt=" in img["currentSrc"]}
+    formats = {
+        responses[img["currentSrc"]]["headers"]["content-type"]
+        for img in report["images"]
+        if img["currentSrc"] in responses and "fmt=" in img["currentSrc"]
+    }
     assert {"image/avif", "image/webp", "image/jpeg"} <= formats
     assert shown["placeholder"]["naturalWidth"] == 16
     # the square crop side by side: around the centre and around the focal point (g=auto)
-    crops = sorted(img["currentSrc"].endswith("&g=auto") for img in report["images"] if "fit=cover" in img["currentSrc"])
+    crops = sorted(
+        img["currentSrc"].endswith("&g=auto") for img in report["images"] if "fit=cover" in img["currentSrc"]
+    )
     assert crops == [False, True]
     assert all(img["naturalWidth"] == 240 for img in report["images"] if "fit=cover" in img["currentSrc"])
     assert screenshot.stat().st_size > 10_000

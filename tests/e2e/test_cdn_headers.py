@@ -21,13 +21,12 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 
-from support.servers import Server, ServerFactory
 from proxy import keys
 from proxy.signing import sign_url
+from support.servers import Server, ServerFactory
 
 PHOTO = "photos/orientation_1.jpg"  # 1800x1200, upright
-WIDTHS = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720, 800, 960, 1080, 1200, 1280, 1440, 1600, 1920,
-          2048)
+WIDTHS = (64, 96, 128, 160, 200, 240, 320, 400, 480, 560, 640, 720, 800, 960, 1080, 1200, 1280, 1440, 1600, 1920, 2048)
 KEY = "a-signing-key-of-at-least-32-characters"
 
 
@@ -80,8 +79,10 @@ def test_if_modified_since_and_its_precedence(photo: dict[str, Any], server: Ser
                 r = c.request(method, url, headers=accept | extra)
                 assert r.status_code == status, (method, extra)
                 assert r.headers["vary"] == "Accept" and r.headers["etag"] == etag, (method, extra)
-                assert r.headers["last-modified"] == modified and r.headers["cache-control"] == full.headers[
-                    "cache-control"]
+                assert (
+                    r.headers["last-modified"] == modified
+                    and r.headers["cache-control"] == full.headers["cache-control"]
+                )
                 assert r.content == (full.content if status == 200 and method == "GET" else b"")
         assert c.get(url, headers=accept).headers["x-cache-tier"] == "memory"  # and the tiers agree
         assert c.head(url, headers=accept | {"if-none-match": etag}).headers["vary"] == "Accept"
@@ -96,19 +97,26 @@ def test_single_byte_ranges_answer_206(photo: dict[str, Any], server: Server) ->
         full = c.get(url)
         body, etag, size = full.content, full.headers["etag"], len(full.content)
         assert full.headers["accept-ranges"] == "bytes"
-        for header, (first, last) in {"bytes=0-99": (0, 99), "bytes=100-": (100, size - 1),
-                                      "bytes=-64": (size - 64, size - 1), "bytes=5-99999999": (5, size - 1)}.items():
+        for header, (first, last) in {
+            "bytes=0-99": (0, 99),
+            "bytes=100-": (100, size - 1),
+            "bytes=-64": (size - 64, size - 1),
+            "bytes=5-99999999": (5, size - 1),
+        }.items():
             r = c.get(url, headers={"range": header})
             assert r.status_code == 206, header
             assert r.headers["content-range"] == f"bytes {first}-{last}/{size}", header
-            assert r.content == body[first:last + 1] and r.headers["content-length"] == str(last - first + 1)
+            assert r.content == body[first : last + 1] and r.headers["content-length"] == str(last - first + 1)
             assert r.headers["etag"] == etag and r.headers["content-type"] == "image/webp"
         unsatisfiable = c.get(url, headers={"range": f"bytes={size}-"})
         assert unsatisfiable.status_code == 416 and unsatisfiable.json()["error"] == "range_not_satisfiable"
         assert unsatisfiable.headers["content-range"] == f"bytes */{size}"
         assert unsatisfiable.headers["cache-control"] == "no-store"
-        for ignored in ({"range": "bytes=0-9,20-29"}, {"range": "bytes=9-0"},
-                        {"range": "bytes=0-9", "if-range": '"stale-etag"'}):
+        for ignored in (
+            {"range": "bytes=0-9,20-29"},
+            {"range": "bytes=9-0"},
+            {"range": "bytes=0-9", "if-range": '"stale-etag"'},
+        ):
             r = c.get(url, headers=ignored)
             assert r.status_code == 200 and r.content == body, ignored
         assert c.get(url, headers={"range": "bytes=0-9", "if-range": etag}).content == body[:10]
@@ -123,9 +131,15 @@ def test_single_byte_ranges_answer_206(photo: dict[str, Any], server: Server) ->
 
 def test_dpr_auto_follows_the_dpr_hint_and_varies_on_it(photo: dict[str, Any], server: Server) -> None:
     url = f"/img/{photo['id']}?w=400&dpr=auto&fmt=webp"
-    cases = [({"sec-ch-dpr": "2"}, 800), ({"sec-ch-dpr": "2.625"}, 800), ({"dpr": "1.7"}, 600),
-             ({"sec-ch-dpr": "3", "dpr": "1"}, 1200), ({"sec-ch-dpr": "0.5"}, 400), ({"sec-ch-dpr": "junk"}, 400),
-             ({}, 400)]
+    cases = [
+        ({"sec-ch-dpr": "2"}, 800),
+        ({"sec-ch-dpr": "2.625"}, 800),
+        ({"dpr": "1.7"}, 600),
+        ({"sec-ch-dpr": "3", "dpr": "1"}, 1200),
+        ({"sec-ch-dpr": "0.5"}, 400),
+        ({"sec-ch-dpr": "junk"}, 400),
+        ({}, 400),
+    ]
     with server.client() as c:
         for _ in range(2):  # rendered, then from the memo + memory tier: the memo key must hold the hint
             for hints, width in cases:
@@ -136,8 +150,10 @@ def test_dpr_auto_follows_the_dpr_hint_and_varies_on_it(photo: dict[str, Any], s
         assert r.headers["x-cache-tier"] == "memory"
         negotiated = c.get(f"/img/{photo['id']}?w=400&dpr=auto", headers={"accept": "image/webp", "sec-ch-dpr": "2"})
         assert negotiated.headers["vary"] == "Accept, Sec-CH-DPR, DPR" and size_of(negotiated)[0] == 800
-        assert c.get(f"/img/{photo['id']}?p=small&dpr=auto&fmt=webp", headers={"sec-ch-dpr": "2"}).headers[
-            "etag"] == c.get(f"/img/{photo['id']}?w=640&fmt=webp").headers["etag"]
+        assert (
+            c.get(f"/img/{photo['id']}?p=small&dpr=auto&fmt=webp", headers={"sec-ch-dpr": "2"}).headers["etag"]
+            == c.get(f"/img/{photo['id']}?w=640&fmt=webp").headers["etag"]
+        )
 
 
 def test_urls_without_auto_ignore_hints_and_do_not_vary(photo: dict[str, Any], server: Server) -> None:
@@ -153,13 +169,20 @@ def test_urls_without_auto_ignore_hints_and_do_not_vary(photo: dict[str, Any], s
 def test_w_auto_follows_the_width_hint(photo: dict[str, Any], server: Server) -> None:
     url = f"/img/{photo['id']}?w=auto&fmt=webp"
     with server.client() as c:
-        for hints, width in (({"sec-ch-width": "500"}, 560), ({"width": "64"}, 64), ({"sec-ch-width": "1"}, 64),
-                             ({"sec-ch-width": "3000"}, 1800), ({}, 1800)):
+        for hints, width in (
+            ({"sec-ch-width": "500"}, 560),
+            ({"width": "64"}, 64),
+            ({"sec-ch-width": "1"}, 64),
+            ({"sec-ch-width": "3000"}, 1800),
+            ({}, 1800),
+        ):
             r = c.get(url, headers=hints)
             assert size_of(r)[0] == width, hints
             assert r.headers["vary"] == "Sec-CH-Width, Width"
-        assert c.get(f"/img/{photo['id']}?width=AUTO&fmt=webp", headers={"sec-ch-width": "300"}).headers[
-            "etag"] == c.get(f"/img/{photo['id']}?w=320&fmt=webp").headers["etag"]
+        assert (
+            c.get(f"/img/{photo['id']}?width=AUTO&fmt=webp", headers={"sec-ch-width": "300"}).headers["etag"]
+            == c.get(f"/img/{photo['id']}?w=320&fmt=webp").headers["etag"]
+        )
         for clash in ("w=auto&dpr=2", "w=auto&h=300", "w=auto&dpr=auto", "p=small&w=auto"):
             r = c.get(f"/img/{photo['id']}?{clash}", headers={"sec-ch-width": "500"})
             assert r.status_code == 400 and r.json()["error"] == "bad_parameter", clash
@@ -233,12 +256,16 @@ def test_placeholder_is_a_tiny_faithful_preview_made_once(photo: dict[str, Any],
     assert elapsed < 2.0
 
 
-@pytest.mark.parametrize("path,formats,fallback_width", [
-    ("formats/png_rgba.png", ["avif", "webp", "png"], 200),  # transparent: a PNG fallback, never a white box
-    ("formats/gif_animated.gif", ["webp", "jpeg"], 245),  # animated: no AVIF (a still) ahead of WebP
-])
-def test_meta_formats_fit_the_image(server: Server, corpus: Path, path: str, formats: list[str],
-                                    fallback_width: int) -> None:
+@pytest.mark.parametrize(
+    "path,formats,fallback_width",
+    [
+        ("formats/png_rgba.png", ["avif", "webp", "png"], 200),  # transparent: a PNG fallback, never a white box
+        ("formats/gif_animated.gif", ["webp", "jpeg"], 245),  # animated: no AVIF (a still) ahead of WebP
+    ],
+)
+def test_meta_formats_fit_the_image(
+    server: Server, corpus: Path, path: str, formats: list[str], fallback_width: int
+) -> None:
     upload = server.upload((corpus / path).read_bytes())
     with server.client(anonymous=True) as c:  # the public document: a token adds the caller's references
         doc = c.get(f"/img/{upload['id']}/meta").json()
@@ -247,8 +274,9 @@ def test_meta_formats_fit_the_image(server: Server, corpus: Path, path: str, for
     assert parse_srcset(doc["srcset"][formats[-1]])[-1][1] == fallback_width
 
 
-def test_signed_documents_sign_every_url_and_hints_stay_in_the_allow_list(make_server: ServerFactory,
-                                                                          corpus: Path) -> None:
+def test_signed_documents_sign_every_url_and_hints_stay_in_the_allow_list(
+    make_server: ServerFactory, corpus: Path
+) -> None:
     public = "https://img.example.test"
     srv = make_server(security={"signing_keys": [KEY]}, server={"public_url": public})
     with srv.client() as c:
@@ -280,7 +308,7 @@ def test_demo_page_has_its_own_csp_and_no_inline_code(server: Server) -> None:
     scripts = [attrs for tag, attrs in Tags(page.text).tags if tag == "script"]
     assert scripts == [{"src": "/static/demo.js", "defer": None}]  # a file, nothing inline
     assert "<script>" not in page.text and "style=" not in page.text and not re.search(r"\son\w+=", page.text)
-    assert script.headers["content-type"].startswith("text/javascript") and "fetch(\"/img\"" in script.text
+    assert script.headers["content-type"].startswith("text/javascript") and 'fetch("/img"' in script.text
     assert style.headers["content-type"].startswith("text/css")
     for r in api:  # everything else keeps the strict API policy
         assert r.headers["content-security-policy"].startswith("default-src 'none'"), r.url

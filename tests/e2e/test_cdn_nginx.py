@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from PIL import Image
 
+from proxy.http.errors import ERROR_MAX_AGE
 from support.nginx import NGINX, Nginx, start_nginx
 from support.servers import Server
-from proxy.http.errors import ERROR_MAX_AGE
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
 

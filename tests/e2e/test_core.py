@@ -49,8 +49,9 @@ def uploaded(server: Server, corpus: Path) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- upload and storage
 
 
-def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], manifest: dict[str, Any],
-                                                      server: Server) -> None:
+def test_upload_document_describes_the_upright_image(
+    uploaded: dict[str, Any], manifest: dict[str, Any], server: Server
+) -> None:
     for path, doc in uploaded.items():
         assert re.fullmatch(r"[0-9a-f]{32}", doc["id"])
         assert (doc["width"], doc["height"]) == upright_size(manifest[path]), path
@@ -61,8 +62,9 @@ def test_upload_document_describes_the_upright_image(uploaded: dict[str, Any], m
         assert doc["variants"]["small"] == f"{doc['url']}?p=small"
 
 
-def test_stored_originals_have_no_metadata_and_no_gps(uploaded: dict[str, Any], manifest: dict[str, Any],
-                                                     server: Server) -> None:
+def test_stored_originals_have_no_metadata_and_no_gps(
+    uploaded: dict[str, Any], manifest: dict[str, Any], server: Server
+) -> None:
     for path, doc in uploaded.items():
         stored = server.stored(keys.original(doc["id"]))
         assert_no_metadata(stored, path)
@@ -96,15 +98,17 @@ def test_same_upload_twice_returns_same_id_and_writes_only_a_reference(server: S
     assert {k: v for k, v in after.items() if k in before} == before
     added = [keys.parse_reference(k) for k in after.keys() - before.keys()]
     assert sorted((image, ref) for image, _, ref in added) == sorted(
-        (first.json()["id"], r.json()["ref"]) for r in (again_raw, again_multipart))
+        (first.json()["id"], r.json()["ref"]) for r in (again_raw, again_multipart)
+    )
 
 
 # --------------------------------------------------------------------------- variants
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_every_photo_renders_in_every_format_without_metadata(uploaded: dict[str, Any], server: Server,
-                                                             fmt: str) -> None:
+def test_every_photo_renders_in_every_format_without_metadata(
+    uploaded: dict[str, Any], server: Server, fmt: str
+) -> None:
     with server.client() as c:
         for path, doc in uploaded.items():
             r = c.get(f"/img/{doc['id']}", params={"w": 400, "fmt": fmt})
@@ -169,8 +173,16 @@ def test_camera_orientation_6_is_portrait(uploaded: dict[str, Any], server: Serv
 
 def test_equivalent_requests_share_one_canonical_variant(uploaded: dict[str, Any], server: Server) -> None:
     doc = uploaded["photos/orientation_2.jpg"]
-    queries = ["w=560&fmt=webp", "fmt=webp&w=560", "width=560&format=webp", "w=560&fmt=webp&fit=inside",
-               "w=560&fmt=webp&q=80", "w=560&fmt=webp&dpr=1", "W=560&FMT=WEBP", "w=560&h=2048&fmt=webp"]
+    queries = [
+        "w=560&fmt=webp",
+        "fmt=webp&w=560",
+        "width=560&format=webp",
+        "w=560&fmt=webp&fit=inside",
+        "w=560&fmt=webp&q=80",
+        "w=560&fmt=webp&dpr=1",
+        "W=560&FMT=WEBP",
+        "w=560&h=2048&fmt=webp",
+    ]
     with server.client() as c:
         etags = {q: c.get(f"/img/{doc['id']}?{q}").headers["etag"] for q in queries}
     assert len(set(etags.values())) == 1, etags
@@ -211,15 +223,19 @@ def test_head_has_the_same_headers_as_get(uploaded: dict[str, Any], server: Serv
         assert head.headers[name] == get.headers[name], name
 
 
-@pytest.mark.parametrize("accept,expected", [
-    ("image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "image/avif"),
-    ("image/webp,*/*", "image/webp"),
-    ("image/avif;q=0,image/webp", "image/webp"),
-    ("*/*", "image/jpeg"),
-    ("", "image/jpeg"),
-])
-def test_format_negotiation_sends_vary_accept(uploaded: dict[str, Any], server: Server, accept: str,
-                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    "accept,expected",
+    [
+        ("image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "image/avif"),
+        ("image/webp,*/*", "image/webp"),
+        ("image/avif;q=0,image/webp", "image/webp"),
+        ("*/*", "image/jpeg"),
+        ("", "image/jpeg"),
+    ],
+)
+def test_format_negotiation_sends_vary_accept(
+    uploaded: dict[str, Any], server: Server, accept: str, expected: str
+) -> None:
     url = f"/img/{uploaded['photos/orientation_6.jpg']['id']}?w=200"
     with server.client() as c:
         for query in ("", "&fmt=auto"):
@@ -250,25 +266,29 @@ def test_bad_parameters_get_400_listing_what_is_allowed(uploaded: dict[str, Any]
         assert_error(c.put("/img"), 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("path,status,code", [
-    ("hostile/zero_bytes.jpg", 415, "unsupported_format"),
-    ("hostile/svg_onload_xss.svg", 415, "unsupported_format"),
-    ("hostile/html_named_as.jpg", 415, "unsupported_format"),
-    ("hostile/gif_magic_js_polyglot.gif", 415, "unsupported_format"),
-    ("hostile/ossfuzz-5730089102868480.sgi", 415, "unsupported_format"),
-    ("hostile/timeout-060745d3f534ad6e4128c51d336ea5489182c69d.blp", 415, "unsupported_format"),
-    ("hostile/jpeg_truncated.jpg", 422, "invalid_image"),
-    ("hostile/jpeg_truncated_pixel6_gps.jpg", 422, "invalid_image"),
-    ("hostile/png_truncated.png", 422, "invalid_image"),
-    ("hostile/apng_chunk_no_fctl.png", 422, "invalid_image"),
-    ("hostile/crash-2020-10-test.tif", 422, "invalid_image"),
-    ("hostile/gif_bomb_65535x66601.gif", 422, "too_many_pixels"),
-    ("hostile/gif_bomb_frame_extents.gif", 422, "too_many_pixels"),
-    ("hostile/bmp_bomb_3158064x48.bmp", 422, "too_many_pixels"),
-    ("hostile/bmp_bad_width.bmp", 422, "too_many_pixels"),
-])
-def test_bad_uploads_get_their_4xx_and_store_nothing(server: Server, corpus: Path, path: str, status: int,
-                                                     code: str) -> None:
+@pytest.mark.parametrize(
+    "path,status,code",
+    [
+        ("hostile/zero_bytes.jpg", 415, "unsupported_format"),
+        ("hostile/svg_onload_xss.svg", 415, "unsupported_format"),
+        ("hostile/html_named_as.jpg", 415, "unsupported_format"),
+        ("hostile/gif_magic_js_polyglot.gif", 415, "unsupported_format"),
+        ("hostile/ossfuzz-5730089102868480.sgi", 415, "unsupported_format"),
+        ("hostile/timeout-060745d3f534ad6e4128c51d336ea5489182c69d.blp", 415, "unsupported_format"),
+        ("hostile/jpeg_truncated.jpg", 422, "invalid_image"),
+        ("hostile/jpeg_truncated_pixel6_gps.jpg", 422, "invalid_image"),
+        ("hostile/png_truncated.png", 422, "invalid_image"),
+        ("hostile/apng_chunk_no_fctl.png", 422, "invalid_image"),
+        ("hostile/crash-2020-10-test.tif", 422, "invalid_image"),
+        ("hostile/gif_bomb_65535x66601.gif", 422, "too_many_pixels"),
+        ("hostile/gif_bomb_frame_extents.gif", 422, "too_many_pixels"),
+        ("hostile/bmp_bomb_3158064x48.bmp", 422, "too_many_pixels"),
+        ("hostile/bmp_bad_width.bmp", 422, "too_many_pixels"),
+    ],
+)
+def test_bad_uploads_get_their_4xx_and_store_nothing(
+    server: Server, corpus: Path, path: str, status: int, code: str
+) -> None:
     before = server.stored_files()
     with server.client() as c:
         # A lying Content-Type must not matter: the format is sniffed from the bytes.
@@ -299,7 +319,7 @@ def test_body_over_the_limit_is_413_before_it_is_read(make_server: Any, corpus: 
 
     def chunked() -> Any:
         for i in range(0, len(data), 16_384):
-            yield data[i:i + 16_384]
+            yield data[i : i + 16_384]
 
     with srv.client() as c:
         assert_error(c.post("/img", content=data), 413, "payload_too_large")  # declared length
@@ -315,8 +335,7 @@ def test_body_over_the_limit_is_413_before_it_is_read(make_server: Any, corpus: 
 def test_too_many_frames_is_422(make_server: Any, corpus: Path) -> None:
     srv = make_server(limits={"max_frames": 10})
     with srv.client() as c:
-        assert_error(c.post("/img", content=(corpus / "formats/gif_animated.gif").read_bytes()), 422,
-                     "too_many_frames")
+        assert_error(c.post("/img", content=(corpus / "formats/gif_animated.gif").read_bytes()), 422, "too_many_frames")
     assert srv.stored_files() == set()
 
 
@@ -326,8 +345,9 @@ def test_upload_and_delete_need_the_token_when_one_is_configured(make_server: An
     data = (corpus / "hostile/jpeg_empty_exif.jpg").read_bytes()
     with srv.client() as c:
         r = assert_error(c.post("/img", content=data), 401, "unauthorized")
-        assert_error(c.post("/img", content=data, headers={"authorization": "Bearer wrong-token-123456"}), 401,
-                     "unauthorized")
+        assert_error(
+            c.post("/img", content=data, headers={"authorization": "Bearer wrong-token-123456"}), 401, "unauthorized"
+        )
         assert_error(c.post("/img", content=data, headers={"authorization": f"Basic {token}"}), 401, "unauthorized")
         created = c.post("/img", content=data, headers={"authorization": f"Bearer {token}"})
         assert created.status_code == 201
@@ -381,20 +401,22 @@ def test_restart_serves_variants_from_disk_without_rendering(make_server: Any, c
     srv = make_server()
     queries = ["w=400&fmt=webp", "p=thumb&fmt=jpeg", "w=200&fmt=avif"]
     with srv.client() as c:
-        ids = [c.post("/img", content=(corpus / p).read_bytes()).json()["id"]
-               for p in ("photos/orientation_1.jpg", "photos/canon_sx60_orientation6.jpg")]
+        ids = [
+            c.post("/img", content=(corpus / p).read_bytes()).json()["id"]
+            for p in ("photos/orientation_1.jpg", "photos/canon_sx60_orientation6.jpg")
+        ]
         first = {(i, q): c.get(f"/img/{i}?{q}") for i in ids for q in queries}
         assert {r.headers["x-cache-tier"] for r in first.values()} == {"render"}
         assert srv.health()["renders"] == 6
-        assert {r.headers["x-cache-tier"] for r in (c.get(f"/img/{i}?{q}") for i in ids for q in queries)} == {
-            "memory"}
+        assert {r.headers["x-cache-tier"] for r in (c.get(f"/img/{i}?{q}") for i in ids for q in queries)} == {"memory"}
     srv.stop()
     srv.start()
     with srv.client() as c:
         again = {(i, q): c.get(f"/img/{i}?{q}") for i in ids for q in queries}
     assert {r.headers["x-cache-tier"] for r in again.values()} == {"store"}
-    assert all(again[k].content == first[k].content and again[k].headers["etag"] == first[k].headers["etag"]
-               for k in first)
+    assert all(
+        again[k].content == first[k].content and again[k].headers["etag"] == first[k].headers["etag"] for k in first
+    )
     assert srv.health()["renders"] == 0
 
 
@@ -446,8 +468,7 @@ def test_healthz(server: Server) -> None:
     assert r.headers["cache-control"] == "no-store"
 
 
-def test_working_copy_is_kept_for_large_originals_only(uploaded: dict[str, Any], server: Server,
-                                                      corpus: Path) -> None:
+def test_working_copy_is_kept_for_large_originals_only(uploaded: dict[str, Any], server: Server, corpus: Path) -> None:
     big = uploaded["photos/nokia_8.3_5g_gps_9mp.jpg"]  # 4608x1976, over both render.working_sizes
     with server.client() as c:
         small = c.post("/img", content=(corpus / "formats/jpeg_progressive.jpg").read_bytes()).json()  # 256x160
@@ -471,8 +492,9 @@ def test_variants_from_the_working_copy_match_the_original(make_server: Any, cor
     for srv in (with_copy, without):
         with srv.client() as c:
             image = c.post("/img", content=data).json()["id"]
-            results[srv.port] = [Image.open(io.BytesIO(c.get(f"/img/{image}?{q}").content)).convert("RGB")
-                                 for q in queries]
+            results[srv.port] = [
+                Image.open(io.BytesIO(c.get(f"/img/{image}?{q}").content)).convert("RGB") for q in queries
+            ]
     assert keys.working_copy(image, (480, 270)) in with_copy.stored_files()
     assert not any(".work" in k for k in without.stored_files())
     for query, a, b in zip(queries, results[with_copy.port], results[without.port]):

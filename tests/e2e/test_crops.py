@@ -8,30 +8,38 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image, ImageOps
+
+from proxy import keys
 from support.checks import assert_error
 from support.images import encoded, mean_difference
 from support.photos import Scene, contains, scenes
 from support.servers import Server, new_server
 
-from proxy import keys
-
 TOKEN = "crops-test-token-0123456789"  # the named token every write in this module sends
-PRESETS = {"avatar": {"w": 240, "h": 240, "fit": "cover", "g": "auto"},
-           "square": {"w": 320, "h": 320, "fit": "pad", "bg": "transparent"},
-           "thumb": {"w": 160, "h": 160, "fit": "cover"}}
+PRESETS = {
+    "avatar": {"w": 240, "h": 240, "fit": "cover", "g": "auto"},
+    "square": {"w": 320, "h": 320, "fit": "pad", "bg": "transparent"},
+    "thumb": {"w": 160, "h": 160, "fit": "cover"},
+}
 SIDE = 240  # the square crops asked for: on the default width list, and below every scene's height
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
-    server = new_server(tmp_path_factory.mktemp("crops"), backend, request, auth={"tokens": {"app": TOKEN}},
-                        variants={"presets": PRESETS}).start()
+    server = new_server(
+        tmp_path_factory.mktemp("crops"),
+        backend,
+        request,
+        auth={"tokens": {"app": TOKEN}},
+        variants={"presets": PRESETS},
+    ).start()
     yield server
     server.stop()
 
@@ -91,9 +99,16 @@ def test_g_auto_keeps_the_face_or_object_that_the_centre_crop_loses(srv: Server,
 
 
 # The stored pixels for each EXIF orientation: the inverse of what applying the tag does.
-TO_STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
-             7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+TO_STORED = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 
 
 def oriented(upright: Image.Image, orientation: int) -> bytes:
@@ -108,8 +123,9 @@ def oriented(upright: Image.Image, orientation: int) -> bytes:
 
 
 @pytest.mark.parametrize("scene_index", [1, 3], ids=["faces", "saliency"])
-def test_every_orientation_gives_the_crop_of_the_upright_photo(srv: Server, all_scenes: list[Scene],
-                                                               scene_index: int) -> None:
+def test_every_orientation_gives_the_crop_of_the_upright_photo(
+    srv: Server, all_scenes: list[Scene], scene_index: int
+) -> None:
     """The same point, so the same box (within the 1% a re-encode of turned pixels can move it), and the
     subject kept in each, cut from the upright pixels."""
     scene = all_scenes[scene_index]
@@ -128,6 +144,7 @@ def test_every_orientation_gives_the_crop_of_the_upright_photo(srv: Server, all_
         assert all(abs(a - b) <= 0.01 * max(w, h) for a, b in zip(box, boxes[1])), (orientation, boxes)
         expected = scene.image.crop(box).resize((SIDE, SIDE), Image.Resampling.LANCZOS)
         assert mean_difference(crops[orientation], expected) < 4, orientation  # upright pixels of that box
+
 
 def test_gravity_fp_crop_and_pad_give_exact_sizes_and_share_stored_variants(srv: Server) -> None:
     photo = Image.new("RGB", (1800, 1200))
@@ -154,13 +171,15 @@ def test_gravity_fp_crop_and_pad_give_exact_sizes_and_share_stored_variants(srv:
             assert get_image(c, image, f"{query}&fmt=png").size == size, query
         stored = set(srv.variant_files(image))
         assert len(stored) == len(sizes)
-        for a, b in [("w=400&h=400&fit=cover", "w=400&h=400&fit=cover&g=center"),
-                     ("w=400&h=400&fit=cover", "w=400&h=400&fit=cover&g=n"),
-                     ("w=400&h=400&fit=cover&g=nw", "w=400&h=400&fit=cover&fp=0,0"),
-                     ("w=400&h=400&fit=cover&g=e", "w=400&h=400&fit=cover&fp=0.99,0.01"),
-                     ("w=400", "w=400&crop=0,0,1,1"),
-                     ("w=240&h=160", "w=240&h=160&fit=pad&bg=000000"),
-                     ("w=400&h=400&fit=pad", "w=400&h=400&fit=pad&bg=ffffff")]:
+        for a, b in [
+            ("w=400&h=400&fit=cover", "w=400&h=400&fit=cover&g=center"),
+            ("w=400&h=400&fit=cover", "w=400&h=400&fit=cover&g=n"),
+            ("w=400&h=400&fit=cover&g=nw", "w=400&h=400&fit=cover&fp=0,0"),
+            ("w=400&h=400&fit=cover&g=e", "w=400&h=400&fit=cover&fp=0.99,0.01"),
+            ("w=400", "w=400&crop=0,0,1,1"),
+            ("w=240&h=160", "w=240&h=160&fit=pad&bg=000000"),
+            ("w=400&h=400&fit=pad", "w=400&h=400&fit=pad&bg=ffffff"),
+        ]:
             before = set(srv.variant_files(image))
             first = c.get(f"/img/{image}?{a}&fmt=png")
             again = c.get(f"/img/{image}?{b}&fmt=png")
@@ -190,18 +209,21 @@ def test_pad_colours_and_transparency(srv: Server) -> None:
         assert Image.open(io.BytesIO(webp.content)).convert("RGBA").getpixel((0, 0))[3] == 0
 
 
-@pytest.mark.parametrize(("query", "form"), [
-    ("w=400&h=400&fit=cover&fp=0.333,0.5", "fp=<x>,<y>"),
-    ("w=400&h=400&fit=cover&fp=1.2,0.5", "fp=<x>,<y>"),
-    ("w=400&crop=0.5,0.5,0.6,0.2", "crop=<x>,<y>,<w>,<h>"),
-    ("w=400&crop=0.1,0.1,0,0.2", "crop=<x>,<y>,<w>,<h>"),
-    ("w=400&crop=0.1,0.1,0.1234,0.2", "crop=<x>,<y>,<w>,<h>"),
-    ("w=400&h=400&fit=cover&g=top", "g=<center|n|s|e|w|ne|nw|se|sw|auto>"),
-    ("w=400&h=400&fit=pad&bg=ff00ff", "allowed values: transparent, ffffff, 000000"),
-    ("w=400&fit=pad", "both w and h"),
-    ("w=400&g=auto", "fit=cover"),
-    ("w=0&h=400&fit=pad", "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("query", "form"),
+    [
+        ("w=400&h=400&fit=cover&fp=0.333,0.5", "fp=<x>,<y>"),
+        ("w=400&h=400&fit=cover&fp=1.2,0.5", "fp=<x>,<y>"),
+        ("w=400&crop=0.5,0.5,0.6,0.2", "crop=<x>,<y>,<w>,<h>"),
+        ("w=400&crop=0.1,0.1,0,0.2", "crop=<x>,<y>,<w>,<h>"),
+        ("w=400&crop=0.1,0.1,0.1234,0.2", "crop=<x>,<y>,<w>,<h>"),
+        ("w=400&h=400&fit=cover&g=top", "g=<center|n|s|e|w|ne|nw|se|sw|auto>"),
+        ("w=400&h=400&fit=pad&bg=ff00ff", "allowed values: transparent, ffffff, 000000"),
+        ("w=400&fit=pad", "both w and h"),
+        ("w=400&g=auto", "fit=cover"),
+        ("w=0&h=400&fit=pad", "must be at least 1"),
+    ],
+)
 def test_bad_values_are_400_with_the_allowed_form(srv: Server, query: str, form: str) -> None:
     image = srv.upload(jpeg(Image.new("RGB", (64, 48), (1, 2, 3))), token=TOKEN)["id"]
     with srv.client() as c:
@@ -236,7 +258,8 @@ def meta_without_focus(srv: Server, image: str) -> None:
 
 
 def test_an_image_stored_before_focal_points_crops_at_the_same_point(
-        srv: Server, all_scenes: list[Scene], tmp_path: Path) -> None:
+    srv: Server, all_scenes: list[Scene], tmp_path: Path
+) -> None:
     data = jpeg(all_scenes[3].image)
     doc = srv.upload(data, token=TOKEN)
     image = doc["id"]
@@ -248,8 +271,9 @@ def test_an_image_stored_before_focal_points_crops_at_the_same_point(
     with srv.client() as c:
         assert c.get(f"/img/{image}/meta").json()["focus"] == doc["focus"]
         for name in srv.variant_files(image):  # rendered again, not read from the store
-            srv.s3.delete_object(Bucket=srv.bucket, Key=srv.prefix + keys.variant(image, name)) if srv.s3 else \
-                (srv.data / keys.variant(image, name)).unlink()
+            srv.s3.delete_object(Bucket=srv.bucket, Key=srv.prefix + keys.variant(image, name)) if srv.s3 else (
+                srv.data / keys.variant(image, name)
+            ).unlink()
         again = c.get(f"/img/{image}?w={SIDE}&h={SIDE}&fit=cover&g=auto&fmt=png")
         assert again.headers["x-cache-tier"] == "render" and again.content == fresh
     assert "focus" not in json.loads(srv.stored(keys.metadata(image)))  # a read never writes metadata

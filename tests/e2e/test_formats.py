@@ -77,8 +77,9 @@ def uploaded_formats(server: Server, corpus: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("fmt", list(OUTPUTS))
-def test_accepted_files_render_right_in_every_format(uploaded_formats: dict[str, Any], server: Server,
-                                                     corpus: Path, fmt: str) -> None:
+def test_accepted_files_render_right_in_every_format(
+    uploaded_formats: dict[str, Any], server: Server, corpus: Path, fmt: str
+) -> None:
     with server.client() as c:
         for path, doc in uploaded_formats.items():
             r = c.get(f"/img/{doc['id']}", params={"w": 96, "fmt": fmt})
@@ -98,8 +99,9 @@ def test_accepted_files_render_right_in_every_format(uploaded_formats: dict[str,
             assert error < limit, f"{path} as {fmt}: mean error {error:.1f} against the upright original"
 
 
-def test_transparency_is_composited_on_the_background_for_jpeg(uploaded_formats: dict[str, Any],
-                                                               server: Server) -> None:
+def test_transparency_is_composited_on_the_background_for_jpeg(
+    uploaded_formats: dict[str, Any], server: Server
+) -> None:
     """The rose's transparent background hides non-white RGB: JPEG must show white, not that garbage."""
     doc = uploaded_formats["formats/webp_lossless_alpha.webp"]
     with server.client() as c:
@@ -109,10 +111,13 @@ def test_transparency_is_composited_on_the_background_for_jpeg(uploaded_formats:
     assert webp.mode == "RGBA" and webp.getpixel((2, 2))[3] == 0
 
 
-@pytest.mark.parametrize("path,frames", [("formats/gif_animated.gif", 42), ("formats/webp_animated.webp", 42),
-                                         ("formats/apng_animated.png", 41)])
-def test_animations_stay_animated_in_webp_and_gif(uploaded_formats: dict[str, Any], server: Server, path: str,
-                                                  frames: int) -> None:
+@pytest.mark.parametrize(
+    "path,frames",
+    [("formats/gif_animated.gif", 42), ("formats/webp_animated.webp", 42), ("formats/apng_animated.png", 41)],
+)
+def test_animations_stay_animated_in_webp_and_gif(
+    uploaded_formats: dict[str, Any], server: Server, path: str, frames: int
+) -> None:
     doc = uploaded_formats[path]
     assert doc["frames"] == frames
     with server.client() as c:
@@ -136,8 +141,9 @@ def test_animation_off_gives_the_first_frame(make_server: Any, corpus: Path) -> 
     assert getattr(out, "n_frames", 1) == 1
 
 
-def test_iphone_heic_is_stored_as_jpeg_with_its_colour_profile(uploaded_formats: dict[str, Any],
-                                                               server: Server) -> None:
+def test_iphone_heic_is_stored_as_jpeg_with_its_colour_profile(
+    uploaded_formats: dict[str, Any], server: Server
+) -> None:
     doc = uploaded_formats[HEIC]
     stored = server.stored(keys.original(doc["id"]))
     im = Image.open(io.BytesIO(stored))
@@ -148,13 +154,16 @@ def test_iphone_heic_is_stored_as_jpeg_with_its_colour_profile(uploaded_formats:
     assert doc["height"] > doc["width"]  # the iPhone's rotation is applied: portrait
 
 
-def test_grayscale_sixteen_bit_and_cmyk_keep_their_look(uploaded_formats: dict[str, Any], server: Server,
-                                                        corpus: Path) -> None:
+def test_grayscale_sixteen_bit_and_cmyk_keep_their_look(
+    uploaded_formats: dict[str, Any], server: Server, corpus: Path
+) -> None:
     with server.client() as c:
-        cmyk = Image.open(io.BytesIO(c.get(f"/img/{uploaded_formats['formats/jpeg_cmyk_adobe.jpg']['id']}"
-                                           "?w=96&fmt=png").content))
-        gray16 = Image.open(io.BytesIO(c.get(f"/img/{uploaded_formats['formats/png_16bit_gray.png']['id']}"
-                                             "?fmt=png").content))
+        cmyk = Image.open(
+            io.BytesIO(c.get(f"/img/{uploaded_formats['formats/jpeg_cmyk_adobe.jpg']['id']}?w=96&fmt=png").content)
+        )
+        gray16 = Image.open(
+            io.BytesIO(c.get(f"/img/{uploaded_formats['formats/png_16bit_gray.png']['id']}?fmt=png").content)
+        )
     assert cmyk.mode == "RGB"
     red = [px for px in cmyk.getdata() if px[0] > 150 and px[1] < 90 and px[2] < 90]
     assert red, "the CMYK sample's red text must stay red"
@@ -185,12 +194,12 @@ def srgb_reference(source: Image.Image, size: tuple[int, int]) -> Image.Image:
     return converted.resize(size, Image.Resampling.LANCZOS)
 
 
-def test_adobe_rgb_photo_is_converted_to_srgb(uploaded_formats: dict[str, Any], server: Server,
-                                              corpus: Path) -> None:
+def test_adobe_rgb_photo_is_converted_to_srgb(uploaded_formats: dict[str, Any], server: Server, corpus: Path) -> None:
     """The real Adobe RGB photo: mean delta E (CIE76) against the reference stays under 2."""
     with server.client() as c:
-        out = Image.open(io.BytesIO(c.get(f"/img/{uploaded_formats['formats/jpeg_icc_adobe_rgb.jpg']['id']}"
-                                          "?w=400&fmt=png").content)).convert("RGB")
+        out = Image.open(
+            io.BytesIO(c.get(f"/img/{uploaded_formats['formats/jpeg_icc_adobe_rgb.jpg']['id']}?w=400&fmt=png").content)
+        ).convert("RGB")
     source = Image.open(corpus / "formats/jpeg_icc_adobe_rgb.jpg")
     assert mean_delta_e(out, srgb_reference(source, out.size)) < 2.0
 
@@ -236,12 +245,18 @@ def test_hostile_and_unreadable_files_get_4xx_and_change_nothing(server: Server,
 
 def test_accepted_hostile_files_are_stored_clean(uploaded_formats: dict[str, Any], server: Server) -> None:
     """Broken EXIF must not fail the upload, and GPS inside broken EXIF must still go."""
-    for path in ("hostile/jpeg_corrupt_exif_with_gps.jpg", "hostile/jpeg_invalid_exif.jpg",
-                 "hostile/jpeg_orientation_0_invalid.jpg", "hostile/jpeg_corrupt_gps_ifd.jpg"):
+    for path in (
+        "hostile/jpeg_corrupt_exif_with_gps.jpg",
+        "hostile/jpeg_invalid_exif.jpg",
+        "hostile/jpeg_orientation_0_invalid.jpg",
+        "hostile/jpeg_corrupt_gps_ifd.jpg",
+    ):
         stored = server.stored(keys.original(uploaded_formats[path]["id"]))
         assert_no_metadata(stored, path)
-    assert (uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["width"],
-            uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["height"]) == (1800, 1200)
+    assert (
+        uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["width"],
+        uploaded_formats["hostile/jpeg_orientation_0_invalid.jpg"]["height"],
+    ) == (1800, 1200)
 
 
 def test_corpus_lists_are_not_empty(corpus: Path) -> None:
@@ -271,7 +286,7 @@ def _jpeg_bomb() -> bytes:
     Image.new("RGB", (16, 16), (200, 10, 10)).save(out, "JPEG")
     data = bytearray(out.getvalue())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = (65000).to_bytes(2, "big") * 2
+    data[sof + 5 : sof + 9] = (65000).to_bytes(2, "big") * 2
     return bytes(data)
 
 
@@ -281,13 +296,14 @@ def _webp_bomb() -> bytes:
     Image.new("RGB", (16, 16), (10, 200, 10)).save(out, "WEBP", lossless=True)
     data = bytearray(out.getvalue())
     at = data.index(b"VP8L") + 9  # after fourcc, size and the 0x2f signature byte
-    bits = (16383) | (16383 << 14) | (int.from_bytes(data[at:at + 4], "little") & ~((1 << 28) - 1))
-    data[at:at + 4] = bits.to_bytes(4, "little")
+    bits = (16383) | (16383 << 14) | (int.from_bytes(data[at : at + 4], "little") & ~((1 << 28) - 1))
+    data[at : at + 4] = bits.to_bytes(4, "little")
     return bytes(data)
 
 
-@pytest.mark.parametrize("name,make", [("png", lambda: _png_bomb(100_000, 100_000)), ("jpeg", _jpeg_bomb),
-                                       ("webp", _webp_bomb)])
+@pytest.mark.parametrize(
+    "name,make", [("png", lambda: _png_bomb(100_000, 100_000)), ("jpeg", _jpeg_bomb), ("webp", _webp_bomb)]
+)
 def test_generated_bombs_are_refused_from_the_header(server: Server, name: str, make: Any) -> None:
     import time
 

@@ -38,7 +38,8 @@ LISTS = VariantSettings()  # the service below runs the default lists
 pytestmark = pytest.mark.skipif(
     not (NODE and (SCRIPTS / "node_modules" / "next").is_dir()),
     reason="needs node and the frameworks from npm (npm ci --prefix tests/e2e/frameworks); "
-           "scripts/install-test-deps.sh installs both")
+    "scripts/install-test-deps.sh installs both",
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,14 @@ def photo(token_server: Server, corpus: Path) -> dict[str, Any]:
 
 def framework_urls(script: str, job: dict[str, str]) -> list[dict[str, Any]]:
     """What tests/e2e/frameworks/<script> reports: per usage its src, srcset candidates and sizes."""
-    done = subprocess.run([NODE or "node", str(SCRIPTS / script)], input=json.dumps(job), capture_output=True,
-                          text=True, timeout=120, cwd=SCRIPTS)
+    done = subprocess.run(
+        [NODE or "node", str(SCRIPTS / script)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SCRIPTS,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     usages: list[dict[str, Any]] = json.loads(done.stdout)
     return usages
@@ -83,17 +90,22 @@ def assert_every_url_loads(usages: list[dict[str, Any]], photo: dict[str, Any], 
             assert r.status_code == 200, (url, r.text)
             assert r.headers["content-type"].startswith("image/"), url
             width = Image.open(io.BytesIO(r.content)).width
-            assert width == int(r.headers["x-image-width"]) == promised_width(url, (photo["width"], photo["height"])), url
+            assert width == int(r.headers["x-image-width"]) == promised_width(url, (photo["width"], photo["height"])), (
+                url
+            )
     return len(urls)
 
 
 @pytest.mark.parametrize("config", ["default", "recommended"])
 @pytest.mark.parametrize("loader", ["js", "ts"])
-def test_nextjs_get_image_props_urls_all_load(config: str, loader: str, photo: dict[str, Any],
-                                              token_server: Server) -> None:
+def test_nextjs_get_image_props_urls_all_load(
+    config: str, loader: str, photo: dict[str, Any], token_server: Server
+) -> None:
     """Five ordinary <Image> usages (fixed 400, fill 100vw, fill 50vw, a 48 px avatar, a 1200 px hero at
     q=90). With Next's defaults that is 640, 750, 828, 3840, 48, 384 ...: all load, snapped."""
-    usages = framework_urls("next.mjs", {"base": token_server.url, "id": photo["id"], "config": config, "loader": loader})
+    usages = framework_urls(
+        "next.mjs", {"base": token_server.url, "id": photo["id"], "config": config, "loader": loader}
+    )
     assert len(usages) == 5
     wanted = {int(parse_qs(urlsplit(url).query)["w"][0]) for u in usages for url, _ in u["srcset"]}
     if config == "default":  # the widths issue 18 found answering 400 before snapping
@@ -123,8 +135,9 @@ def test_unpic_urls_all_load(config: str, photo: dict[str, Any], token_server: S
     assert assert_every_url_loads(usages, photo, token_server) >= 20
 
 
-def test_a_snapped_and_an_exact_request_share_one_render_and_one_stored_object(make_server: ServerFactory,
-                                                                               corpus: Path) -> None:
+def test_a_snapped_and_an_exact_request_share_one_render_and_one_stored_object(
+    make_server: ServerFactory, corpus: Path
+) -> None:
     srv = make_server(auth=APP_AUTH)
     with srv.client() as c:
         image = c.post("/img", content=(corpus / PHOTO).read_bytes(), headers=BEARER).json()["id"]

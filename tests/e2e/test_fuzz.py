@@ -19,8 +19,8 @@ import io
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,10 +36,19 @@ from support.wild import data_stream, seeds, with_crcs
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 STREAM_EXAMPLES = int(os.environ.get("FUZZ_STREAM_EXAMPLES", "400"))
 STREAM_SEEDS = seeds()
-SEEDS = ["formats/jpeg_progressive.jpg", "formats/jpeg_grayscale.jpg", "formats/jpeg_cmyk_adobe.jpg",
-         "formats/png_palette_trns.png", "formats/png_rgba.png", "formats/png_16bit_rgba.png",
-         "formats/webp_lossless_alpha.webp", "formats/bmp_24bit.bmp", "formats/tiff_lzw.tif",
-         "hostile/jpeg_corrupt_exif_with_gps.jpg", "hostile/jpeg_invalid_exif.jpg"]
+SEEDS = [
+    "formats/jpeg_progressive.jpg",
+    "formats/jpeg_grayscale.jpg",
+    "formats/jpeg_cmyk_adobe.jpg",
+    "formats/png_palette_trns.png",
+    "formats/png_rgba.png",
+    "formats/png_16bit_rgba.png",
+    "formats/webp_lossless_alpha.webp",
+    "formats/bmp_24bit.bmp",
+    "formats/tiff_lzw.tif",
+    "hostile/jpeg_corrupt_exif_with_gps.jpg",
+    "hostile/jpeg_invalid_exif.jpg",
+]
 OUTCOMES: Counter[str] = Counter()
 STREAM_OUTCOMES: Counter[str] = Counter()
 
@@ -53,11 +62,11 @@ def mutated(draw: st.DrawFn) -> bytes:
         if kind == "flip":
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif kind == "truncate":
-            del data[max(1, at):]
+            del data[max(1, at) :]
         elif kind == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=64))
         elif kind == "duplicate":
-            data[at:at] = data[at:at + draw(st.integers(1, 4096))]
+            data[at:at] = data[at : at + draw(st.integers(1, 4096))]
         else:  # sizes and lengths live in the first bytes of every format
             spot = draw(st.integers(0, min(64, len(data) - 1)))
             data[spot] = draw(st.sampled_from([0x00, 0x7F, 0x80, 0xFF]))
@@ -79,20 +88,22 @@ def damaged_stream(draw: st.DrawFn) -> bytes:
             run = draw(st.binary(min_size=1, max_size=16))
         else:  # another stretch of the same stream, as a decoder desynchronised by one byte sees it
             source = draw(st.integers(start, end - 1))
-            run = bytes(data[source:source + draw(st.integers(1, 64))])
-        run = run[:end - at]
-        data[at:at + len(run)] = run  # same length: every length field and offset stays right
+            run = bytes(data[source : source + draw(st.integers(1, 64))])
+        run = run[: end - at]
+        data[at : at + len(run)] = run  # same length: every length field and offset stays right
     data = bytearray(with_crcs(bytes(data)))
     if draw(st.integers(0, 3)) == 0:  # one case in four also ends inside the pixel data
-        del data[draw(st.integers(start, end)):]
+        del data[draw(st.integers(start, end)) :]
     return bytes(data)
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
-                corpus: Path) -> Iterator[Server]:
-    srv = new_server(tmp_path_factory.mktemp("fuzz"), "local", request,
-                     limits={"max_pixels": 20_000_000, "render_timeout_s": 10.0}).start()
+def fuzz_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, corpus: Path
+) -> Iterator[Server]:
+    srv = new_server(
+        tmp_path_factory.mktemp("fuzz"), "local", request, limits={"max_pixels": 20_000_000, "render_timeout_s": 10.0}
+    ).start()
     yield srv
     srv.stop()
 
@@ -125,8 +136,12 @@ def test_the_stream_seeds_cover_every_accepted_format() -> None:
     assert found == set(INPUT_FORMATS)
 
 
-FUZZ_SETTINGS = settings(deadline=None, derandomize=True, database=None,
-                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ_SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @settings(FUZZ_SETTINGS, max_examples=EXAMPLES)
@@ -152,8 +167,12 @@ def test_store_holds_only_valid_images_after_fuzzing(fuzz_server: Server) -> Non
         for frame in ImageSequence.Iterator(im):
             frame.load()
     ARTIFACTS.mkdir(exist_ok=True)
-    summary = {"examples": EXAMPLES, "outcomes": dict(sorted(OUTCOMES.items())),
-               "stream_examples": STREAM_EXAMPLES, "stream_outcomes": dict(sorted(STREAM_OUTCOMES.items())),
-               "stored_objects": len(keys)}
+    summary = {
+        "examples": EXAMPLES,
+        "outcomes": dict(sorted(OUTCOMES.items())),
+        "stream_examples": STREAM_EXAMPLES,
+        "stream_outcomes": dict(sorted(STREAM_OUTCOMES.items())),
+        "stored_objects": len(keys),
+    }
     (ARTIFACTS / "fuzz-summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nfuzz: {json.dumps(summary)}")

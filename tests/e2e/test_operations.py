@@ -23,8 +23,11 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(srv: Server) -> Samples:
     text = httpx.get(srv.url + "/metrics", timeout=10).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
@@ -78,8 +81,9 @@ def access_lines(srv: Server) -> list[dict[str, Any]]:
 def test_access_log_is_one_json_line_per_request_with_the_request_id(make_server: Any, corpus: Path) -> None:
     srv = make_server()
     with srv.client() as c:
-        image = c.post("/img", content=(corpus / "photos/orientation_2.jpg").read_bytes(),
-                       headers={"x-request-id": "upload-42"}).json()["id"]
+        image = c.post(
+            "/img", content=(corpus / "photos/orientation_2.jpg").read_bytes(), headers={"x-request-id": "upload-42"}
+        ).json()["id"]
         hit = c.get(f"/img/{image}?w=200&fmt=jpeg", headers={"x-request-id": "req.abc-123"})
         generated = c.get("/healthz")
         spoofed = c.get("/healthz", headers={"x-request-id": "bad id\twith spaces"})
@@ -108,8 +112,14 @@ def test_access_log_can_be_turned_off(make_server: Any) -> None:
 
 
 def cli(srv: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy", *args, "--config", str(srv.config)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120, env=srv_env(srv))
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args, "--config", str(srv.config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=srv_env(srv),
+    )
 
 
 def srv_env(srv: Server) -> dict[str, str]:
@@ -159,8 +169,10 @@ def test_gc_drops_variants_the_config_no_longer_allows(make_server: Any, corpus:
     before = set(srv.variant_files(image))
     assert len(before) == 4
     srv.stop()
-    srv.config.write_text(srv.config.read_text() + "[variants]\nwidths = [160, 320, 480]\nheights = [160, 320]\n"
-                          'dprs = [1]\nformats = ["webp", "jpeg", "png"]\n')  # 640 wide (even as 320 at dpr 2) and avif go
+    srv.config.write_text(
+        srv.config.read_text() + "[variants]\nwidths = [160, 320, 480]\nheights = [160, 320]\n"
+        'dprs = [1]\nformats = ["webp", "jpeg", "png"]\n'
+    )  # 640 wide (even as 320 at dpr 2) and avif go
     dry = cli(srv, "gc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would drop 2" in dry.stdout and set(srv.variant_files(image)) == before

@@ -119,12 +119,16 @@ def test_jinja_extension_renders_urls_and_picture(photo: dict[str, Any], token_s
 
     env = Environment(extensions=[ResizeProxyExtension], autoescape=True)
     env.resize_proxy = ImageUrls(token_server.url)  # type: ignore[attr-defined]
-    page = env.from_string('<img src="{{ image_url(id, w=400, fmt="webp") }}" alt="">\n'
-                           '{{ picture(id, sizes="50vw", width=width, height=height, alt="A & B") }}')
+    page = env.from_string(
+        '<img src="{{ image_url(id, w=400, fmt="webp") }}" alt="">\n'
+        '{{ picture(id, sizes="50vw", width=width, height=height, alt="A & B") }}'
+    )
     html = page.render(id=photo["id"], width=photo["width"], height=photo["height"])
     urls = ImageUrls(token_server.url)
-    assert html == (f'<img src="{urls.url(photo["id"], w=400, fmt="webp").replace("&", "&amp;")}" alt="">\n'
-                    + urls.picture(photo["id"], "50vw", photo["width"], photo["height"], "A & B"))
+    assert html == (
+        f'<img src="{urls.url(photo["id"], w=400, fmt="webp").replace("&", "&amp;")}" alt="">\n'
+        + urls.picture(photo["id"], "50vw", photo["width"], photo["height"], "A & B")
+    )
     assert 'alt="A &amp; B"' in html and "&amp;amp;" not in html  # escaped once, not twice
     assert assert_all_load(picture_urls(html))[0] == 400
 
@@ -136,28 +140,53 @@ def test_django_tags_render_urls_and_picture(photo: dict[str, Any], token_server
     from django.test import override_settings
 
     if not settings.configured:  # once per session; each backend's service is set below
-        settings.configure(INSTALLED_APPS=["resize_proxy_client.django"],
-                           TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}])
+        settings.configure(
+            INSTALLED_APPS=["resize_proxy_client.django"],
+            TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates"}],
+        )
         django.setup()
-    page = Template('{% load resize_proxy %}<img src="{% image_url id w=400 %}" alt="">\n'
-                    '{% picture id sizes="(max-width: 600px) 100vw, 600px" width=width height=height %}')
+    page = Template(
+        '{% load resize_proxy %}<img src="{% image_url id w=400 %}" alt="">\n'
+        '{% picture id sizes="(max-width: 600px) 100vw, 600px" width=width height=height %}'
+    )
     with override_settings(RESIZE_PROXY={"URL": token_server.url}):
         html = page.render(Context({"id": photo["id"], "width": photo["width"], "height": photo["height"]}))
     urls = ImageUrls(token_server.url)
-    assert html == (f'<img src="{urls.url(photo["id"], w=400)}" alt="">\n'
-                    + urls.picture(photo["id"], "(max-width: 600px) 100vw, 600px", photo["width"], photo["height"]))
+    assert html == (
+        f'<img src="{urls.url(photo["id"], w=400)}" alt="">\n'
+        + urls.picture(photo["id"], "(max-width: 600px) 100vw, 600px", photo["width"], photo["height"])
+    )
     assert_all_load(picture_urls(html))
 
 
-def test_fastapi_example_uploads_an_avatar_and_its_picture_loads(token_server: Server, corpus: Path,
-                                                                 tmp_path: Path) -> None:
+def test_fastapi_example_uploads_an_avatar_and_its_picture_loads(
+    token_server: Server, corpus: Path, tmp_path: Path
+) -> None:
     port = free_port()
-    env = os.environ | {"RESIZE_PROXY_URL": token_server.url, "RESIZE_PROXY_TOKEN": APP_TOKEN,
-                        "AVATARS_DB": str(tmp_path / "avatars.db"),
-                        "PYTHONPATH": str(REPO / "clients" / "python")}
+    env = os.environ | {
+        "RESIZE_PROXY_URL": token_server.url,
+        "RESIZE_PROXY_TOKEN": APP_TOKEN,
+        "AVATARS_DB": str(tmp_path / "avatars.db"),
+        "PYTHONPATH": str(REPO / "clients" / "python"),
+    }
     log = (tmp_path / "app.log").open("wb")
-    app = subprocess.Popen([sys.executable, "-m", "uvicorn", "fastapi_avatars:app", "--app-dir", str(EXAMPLE.parent),
-                            "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fastapi_avatars:app",
+            "--app-dir",
+            str(EXAMPLE.parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

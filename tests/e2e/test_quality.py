@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from support.corpus import corpus_files
-from support.images import encoded, reference
-from support.servers import Server
 
 from proxy.config import EncoderSettings
 from proxy.imaging.quality import luma, ssim
+from support.corpus import corpus_files
+from support.images import encoded, reference
+from support.servers import Server
 
 TARGET = EncoderSettings().auto_target
 PHOTOS = corpus_files("photos")
@@ -43,8 +43,9 @@ def uploaded(server: Server, corpus: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("path", PHOTOS)
-def test_q_auto_keeps_its_target_on_every_corpus_photo(uploaded: dict[str, dict[str, Any]], server: Server,
-                                                       path: str) -> None:
+def test_q_auto_keeps_its_target_on_every_corpus_photo(
+    uploaded: dict[str, dict[str, Any]], server: Server, path: str
+) -> None:
     """SSIM on luma of the decoded WebP against the pixels it encoded (the PNG of the same request)."""
     image = uploaded[path]["id"]
     auto = get(server, f"/img/{image}?w=400&fmt=webp&q=auto")
@@ -94,12 +95,17 @@ def p3_tagged(corpus: Path, fmt: str) -> bytes:
     return encoded(picture, fmt, icc_profile=icc, **options)
 
 
-@pytest.mark.parametrize("source", ["formats/jpeg_icc_adobe_rgb.jpg", HEIC, "formats/jpeg_cmyk_adobe.jpg",
-                                    "p3.jpg", "p3.png"])
-def test_wide_gamut_and_cmyk_keep_their_colours_at_400_px_and_full_size(make_server: Any, corpus: Path,
-                                                                        source: str) -> None:
-    data = p3_tagged(corpus, source[-3:].upper().replace("JPG", "JPEG")) if source.startswith("p3") \
+@pytest.mark.parametrize(
+    "source", ["formats/jpeg_icc_adobe_rgb.jpg", HEIC, "formats/jpeg_cmyk_adobe.jpg", "p3.jpg", "p3.png"]
+)
+def test_wide_gamut_and_cmyk_keep_their_colours_at_400_px_and_full_size(
+    make_server: Any, corpus: Path, source: str
+) -> None:
+    data = (
+        p3_tagged(corpus, source[-3:].upper().replace("JPG", "JPEG"))
+        if source.startswith("p3")
         else (corpus / source).read_bytes()
+    )
     srv = make_server()
     doc = srv.upload(data)
     for query in ("w=400", f"w={doc['width']}"):

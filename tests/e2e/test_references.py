@@ -17,8 +17,9 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -93,8 +94,12 @@ def test_two_tenants_one_image_each_delete_takes_only_its_own_reference(srv: Ser
         assert b.json()["id"] == image and a.json()["ref"] != b.json()["ref"]
         assert c.get(f"/img/{image}?w=400&fmt=webp").status_code == 200
         stored = srv.image_keys(image)
-        assert {keys.original(image), keys.metadata(image), keys.variant(image, "400x267-q80.webp"),
-                *(keys.working_copy(image, size) for size in ((1280, 853), (800, 533), (480, 320)))} < stored
+        assert {
+            keys.original(image),
+            keys.metadata(image),
+            keys.variant(image, "400x267-q80.webp"),
+            *(keys.working_copy(image, size) for size in ((1280, 853), (800, 533), (480, 320))),
+        } < stored
 
         assert c.delete(f"/img/{image}", headers=bearer("shop")).status_code == 204
         assert c.get(f"/img/{image}?w=400").status_code == 200
@@ -142,8 +147,11 @@ def test_bad_reference_requests_are_clear_4xx_and_change_nothing(srv: Server) ->
         assert_error(c.delete(f"/img/{'f' * 32}/refs/{ref}", headers=bearer("shop")), 404, "not_found")
         assert_error(c.delete(f"/img/{image[:-1]}/refs/{ref}", headers=bearer("shop")), 400, "bad_id")
         assert_error(c.delete(f"/img/{image}/refs/{ref}"), 401, "unauthorized")
-        assert_error(c.delete(f"/img/{image}/refs/{ref}", headers={"authorization": "Bearer wrong-token-0123456"}),
-                     401, "unauthorized")
+        assert_error(
+            c.delete(f"/img/{image}/refs/{ref}", headers={"authorization": "Bearer wrong-token-0123456"}),
+            401,
+            "unauthorized",
+        )
         assert_error(c.delete(f"/img/{image}/refs/{ref}?purge=true", headers=bearer("shop")), 400, "bad_parameter")
         for query in ("purge=maybe", "purge=true&purge=true", "force=1"):
             assert_error(c.delete(f"/img/{image}?{query}", headers=bearer("ops")), 400, "bad_parameter")
@@ -151,8 +159,9 @@ def test_bad_reference_requests_are_clear_4xx_and_change_nothing(srv: Server) ->
         assert_error(c.delete(f"/img/{'f' * 32}", headers=bearer("shop")), 404, "not_found")
         assert srv.stored_versions() == before
         assert held(c, image, "shop") == [ref]
-        assert_error(c.get(f"/img/{image}/meta", headers={"authorization": "Bearer wrong-token-0123456"}), 401,
-                     "unauthorized")
+        assert_error(
+            c.get(f"/img/{image}/meta", headers={"authorization": "Bearer wrong-token-0123456"}), 401, "unauthorized"
+        )
 
 
 def test_meta_with_a_token_counts_the_callers_references_and_is_never_cached(srv: Server) -> None:
@@ -190,10 +199,15 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_reference(srv: S
     data = photo(5)
     with srv.client() as c:
         first = upload(c, data, "shop", **{"idempotency-key": key})
-        retries = [upload(c, data, "shop", **{"idempotency-key": key}),
-                   upload(c, data, "shop", **{"idempotency-key": f'"{key}"'}),  # the draft's quoted form
-                   c.post("/img", files={"file": ("avatar.jpg", data, "image/jpeg")},
-                          headers=bearer("shop") | {"idempotency-key": key})]
+        retries = [
+            upload(c, data, "shop", **{"idempotency-key": key}),
+            upload(c, data, "shop", **{"idempotency-key": f'"{key}"'}),  # the draft's quoted form
+            c.post(
+                "/img",
+                files={"file": ("avatar.jpg", data, "image/jpeg")},
+                headers=bearer("shop") | {"idempotency-key": key},
+            ),
+        ]
         image, ref = first.json()["id"], first.json()["ref"]
         assert first.status_code == 201
         assert [(r.status_code, r.json()["id"], r.json()["ref"]) for r in retries] == [(201, image, ref)] * 3
@@ -222,8 +236,9 @@ def test_a_retry_sent_while_the_first_attempt_runs_shares_its_reference(srv: Ser
 
     async def both() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
-            return await asyncio.gather(*(c.post("/img", content=data, headers=bearer("shop") | {
-                "idempotency-key": key}) for _ in range(4)))
+            return await asyncio.gather(
+                *(c.post("/img", content=data, headers=bearer("shop") | {"idempotency-key": key}) for _ in range(4))
+            )
 
     answers = asyncio.run(both())
     assert {r.status_code for r in answers} <= {200, 201} and 201 in {r.status_code for r in answers}
@@ -254,16 +269,25 @@ def test_an_import_retried_with_its_key_must_name_the_same_url(make_server: Any)
     importer = make_server(auth=AUTH, fetch={"allowed_hosts": ["127.0.0.1"], "allowed_networks": ["127.0.0.1/32"]})
     try:
         with importer.client() as c:
-            sent = [c.post("/img", json={"url": f"{base}/{seed}.jpg"}, headers=bearer("blog") | {
-                "idempotency-key": "import-1"}) for seed in (18, 18, 19)]
+            sent = [
+                c.post(
+                    "/img", json={"url": f"{base}/{seed}.jpg"}, headers=bearer("blog") | {"idempotency-key": "import-1"}
+                )
+                for seed in (18, 18, 19)
+            ]
     finally:
         origin.shutdown()
         origin.server_close()
     assert [r.status_code for r in sent] == [201, 201, 422]
     assert sent[0].json()["ref"] == sent[1].json()["ref"] and sent[2].json()["error"] == "idempotency_key_reused"
     image, ref = sent[0].json()["id"], sent[0].json()["ref"]
-    assert importer.stored_files() == {keys.original(image), keys.metadata(image), keys.working_copy(image, (480, 300)),
-                                       keys.reference(image, "blog", ref), keys.idempotency("blog", ref)}
+    assert importer.stored_files() == {
+        keys.original(image),
+        keys.metadata(image),
+        keys.working_copy(image, (480, 300)),
+        keys.reference(image, "blog", ref),
+        keys.idempotency("blog", ref),
+    }
 
 
 # --------------------------------------------------------------------------- the replacement recipe
@@ -325,12 +349,14 @@ def test_avatar_replacement_never_makes_either_image_unavailable(srv: Server) ->
 
 
 @pytest.fixture
-def pair(tmp_path_factory: pytest.TempPathFactory, backend: str,
-         request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[Server, Server]]:
     """Two service processes on one store: one bucket prefix on S3, one data folder on disk."""
     sections: dict[str, Any] = {"auth": AUTH, "render": {"working_sizes": [128]}, "cache": {"meta_ttl_s": 0.5}}
-    first = new_server(tmp_path_factory.mktemp("one"), backend, request, prefix=f"pair-{uuid.uuid4().hex[:10]}",
-                       **sections)
+    first = new_server(
+        tmp_path_factory.mktemp("one"), backend, request, prefix=f"pair-{uuid.uuid4().hex[:10]}", **sections
+    )
     shared = {"prefix": first.prefix.rstrip("/")} if backend in S3_BACKENDS else {"storage": {"path": str(first.data)}}
     second = new_server(tmp_path_factory.mktemp("two"), backend, request, **shared, **sections)
     servers = [first.start(), second.start()]
@@ -339,8 +365,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, backend: str,
         server.stop()
 
 
-def test_uploads_racing_the_last_delete_on_another_instance_never_lose_the_image(
-        pair: tuple[Server, Server]) -> None:
+def test_uploads_racing_the_last_delete_on_another_instance_never_lose_the_image(pair: tuple[Server, Server]) -> None:
     """50 rounds: instance U uploads X while instance D deletes the only reference to X, the delete
     started up to 30 ms after the upload or the upload up to 80 ms after the delete (it has more to
     do before it writes its reference), so both orders and the overlaps between them occur (during
@@ -367,7 +392,8 @@ def test_uploads_racing_the_last_delete_on_another_instance_never_lose_the_image
                 lag = rng.uniform(-0.08, 0.03)  # > 0: the delete starts later; < 0: the upload does
                 uploaded, deleted = await asyncio.gather(
                     after(-lag, client.post(up.url + "/img", content=data, headers=bearer(uploader))),
-                    after(lag, client.delete(f"{down.url}/img/{image}/refs/{ref}", headers=bearer(holder))))
+                    after(lag, client.delete(f"{down.url}/img/{image}/refs/{ref}", headers=bearer(holder))),
+                )
                 assert deleted.status_code == 204, deleted.text
                 assert uploaded.status_code in (200, 201), uploaded.text
                 outcomes[uploaded.status_code] = outcomes.get(uploaded.status_code, 0) + 1
@@ -379,7 +405,8 @@ def test_uploads_racing_the_last_delete_on_another_instance_never_lose_the_image
                     assert r.status_code == 200, (n, server.url, r.text)
                 ref, holder = uploaded.json()["ref"], uploader
                 assert [keys.parse_reference(k)[1:] for k in stored if k.startswith(keys.references(image))] == [
-                    (holder, ref)]
+                    (holder, ref)
+                ]
 
     asyncio.run(rounds())
     # 201: the delete had removed X before the upload looked, and the upload stored it again.
@@ -396,9 +423,17 @@ def legacy_image(server: Server, data: bytes) -> str:
     settings = parse_settings({}, Path("."))
     clean = sanitize(data, settings.sanitize, settings.limits)
     image = hashlib.sha256(clean.data).hexdigest()[:32]
-    meta = {"id": image, "width": clean.width, "height": clean.height, "format": clean.format,
-            "bytes": len(clean.data), "frames": clean.frames, "has_alpha": clean.has_alpha,
-            "created": round(time.time(), 3), "work": []}
+    meta = {
+        "id": image,
+        "width": clean.width,
+        "height": clean.height,
+        "format": clean.format,
+        "bytes": len(clean.data),
+        "frames": clean.frames,
+        "has_alpha": clean.has_alpha,
+        "created": round(time.time(), 3),
+        "work": [],
+    }
     server.put_stored(keys.original(image), clean.data)
     server.put_stored(keys.metadata(image), json.dumps(meta).encode())
     return image
@@ -447,8 +482,12 @@ def test_migrate_refs_gives_each_legacy_image_one_reference(lone: Server) -> Non
     assert sorted(line.split()[0] for line in listed.stdout.splitlines()) == sorted([old, shared])
     assert json.loads(lone.stored(keys.metadata(old)))["legacy"] is False
     everyone = lone.cli("refs").stdout.splitlines()
-    assert {tuple(line.split()[:2]) for line in everyone} == {(old, "shop"), (shared, "shop"), (shared, "blog"),
-                                                            (fresh, "blog")}
+    assert {tuple(line.split()[:2]) for line in everyone} == {
+        (old, "shop"),
+        (shared, "shop"),
+        (shared, "blog"),
+        (fresh, "blog"),
+    }
 
     with lone.client() as c:
         assert_error(c.delete(f"/img/{old}", headers=bearer("other")), 404, "not_found")  # no longer legacy
@@ -526,8 +565,9 @@ class Paused:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     if backend == "local":
         yield LocalStore(tmp_path / "data")
         return
@@ -554,8 +594,9 @@ async def intact(service: ImageService, image: str) -> None:
     assert Image.open(io.BytesIO(variant.entry.body)).size == (200, 125)
 
 
-async def stopped_delete(svc: ImageService, paused: Paused, data: bytes, method: str,
-                         key: Callable[[str], str]) -> tuple[Ingested, asyncio.Task[None]]:
+async def stopped_delete(
+    svc: ImageService, paused: Paused, data: bytes, method: str, key: Callable[[str], str]
+) -> tuple[Ingested, asyncio.Task[None]]:
     """Upload `data` for shop, then delete that only reference, stopped before the store call
     `method` on `key(id)`: (the upload, the delete's task, to be let go with paused.go)."""
     first = await svc.ingest(data, Claim("shop"))
@@ -566,7 +607,8 @@ async def stopped_delete(svc: ImageService, paused: Paused, data: bytes, method:
 
 
 def test_an_upload_during_a_delete_waits_for_it_then_stores_the_image_again(
-        service: tuple[ImageService, Paused]) -> None:
+    service: tuple[ImageService, Paused],
+) -> None:
     """Upload step 2: the reference lands after the delete's second listing (the delete stopped just
     before removing the original, metadata already gone); the upload must not answer before the
     delete is over, and then finds the image missing and writes it back."""
@@ -588,7 +630,8 @@ def test_an_upload_during_a_delete_waits_for_it_then_stores_the_image_again(
 
 
 def test_a_delete_whose_second_listing_sees_a_new_reference_keeps_the_image(
-        service: tuple[ImageService, Paused]) -> None:
+    service: tuple[ImageService, Paused],
+) -> None:
     """Delete steps 3-4: the reference lands between the delete's first listing and its marker;
     the upload does not wait (no marker yet) and answers 200, and the delete keeps the image."""
     svc, paused = service

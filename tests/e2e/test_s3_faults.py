@@ -26,9 +26,9 @@ import io
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -38,12 +38,11 @@ from proxy import keys
 from proxy.config import S3Settings, parse_settings
 from proxy.storage import StorageError
 from proxy.storage.s3 import S3Store
-from support.uploads import upload
 from support.checks import assert_error
 from support.faultproxy import Fault, FaultProxy, random_cuts
 from support.s3server import AWS_ENV, S3Server
 from support.servers import S3_BACKENDS, Server, new_server
-
+from support.uploads import upload
 
 FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
 MARGIN_S = 1.5
@@ -95,7 +94,7 @@ class Rig:
 
     def keys(self) -> set[str]:
         pages = self.s3.client().get_paginator("list_objects_v2").paginate(Bucket=self.s3.bucket, Prefix=self.prefix)
-        return {item["Key"][len(self.prefix):] for page in pages for item in page.get("Contents", [])}
+        return {item["Key"][len(self.prefix) :] for page in pages for item in page.get("Contents", [])}
 
     def stored(self, key: str) -> bytes:
         return bytes(self.s3.client().get_object(Bucket=self.s3.bucket, Key=self.prefix + key)["Body"].read())
@@ -110,8 +109,13 @@ class Rig:
 def faulty_rig(s3: S3Server, folder: Path, request: pytest.FixtureRequest, prefix: str) -> Rig:
     """`prefix` is fixed, not random: the random cuts are drawn per request line, which holds it."""
     proxy = FaultProxy(s3.endpoint)
-    bucket = {"bucket": s3.bucket, "endpoint_url": proxy.endpoint, "addressing_style": "path", "prefix": prefix,
-              **FAST_FAIL}
+    bucket = {
+        "bucket": s3.bucket,
+        "endpoint_url": proxy.endpoint,
+        "addressing_style": "path",
+        "prefix": prefix,
+        **FAST_FAIL,
+    }
     storage = {"backend": "s3", "s3": bucket}
     settings = parse_settings({"storage": storage}, folder).storage.s3
     server = new_server(folder, "local", request, env=AWS_ENV, storage=storage, cache={"meta_ttl_s": META_TTL_S})
@@ -236,9 +240,12 @@ def test_reads_cut_short_are_faults_never_data(healthy: Rig, aws_env: None) -> N
         outcomes: dict[Fault, list[str]] = {}
         for fault in cuts:
             rig.proxy.inject(fault)
-            outcomes[fault] = [await outcome(store.get("originals/abc")), await outcome(store.get("originals/none")),
-                               await outcome(store.delete_prefix("variants/")),
-                               await outcome(store.list_keys("variants/"))]
+            outcomes[fault] = [
+                await outcome(store.get("originals/abc")),
+                await outcome(store.get("originals/none")),
+                await outcome(store.delete_prefix("variants/")),
+                await outcome(store.list_keys("variants/")),
+            ]
             rig.proxy.heal()
         assert await store.list_keys("variants/") == ["variants/abc/w64.webp"]  # the cut deletes deleted nothing
         return outcomes
@@ -305,8 +312,9 @@ def test_concurrent_uploads_under_random_cuts(healthy: Rig) -> None:
 
     stored = rig.keys()
     described = {image_id for key in stored if (image_id := keys.parse_metadata(key)) is not None}
-    assert {image_id for image_id in described if keys.original(image_id) not in stored} == set(), \
+    assert {image_id for image_id in described if keys.original(image_id) not in stored} == set(), (
         "metadata without its original"
+    )
     assert set(created) <= described
     with rig.server.client() as http:
         for image_id in created:

@@ -14,14 +14,15 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from PIL import Image
 
-from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy import keys
+from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import IMMUTABLE, NO_STORE, StorageError, create_store
 from proxy.storage.s3 import S3Store, pool_size
 from support.s3server import AWS_ENV, BlackHole, FullBacklog, StoppableS3
@@ -47,13 +48,18 @@ def s3(own_s3: StoppableS3, aws_env: None) -> StoppableS3:
 
 def s3_settings(endpoint: str, bucket: str, **overrides: Any) -> S3Settings:
     """Settings for one test: a prefix of its own, so tests sharing the bucket never see each other."""
-    values: dict[str, Any] = {"bucket": bucket, "endpoint_url": endpoint, "addressing_style": "path",
-                              "prefix": f"t-{uuid.uuid4().hex[:8]}/"} | overrides
+    values: dict[str, Any] = {
+        "bucket": bucket,
+        "endpoint_url": endpoint,
+        "addressing_style": "path",
+        "prefix": f"t-{uuid.uuid4().hex[:8]}/",
+    } | overrides
     return S3Settings(**values)
 
 
 def with_store(settings: S3Settings, body: Callable[[S3Store], Awaitable[T]], list_page_size: int = 1000) -> T:
     """Run `body` with a fresh store in a fresh event loop, and close the store after."""
+
     async def main() -> T:
         store = S3Store(settings, render_slots=2, list_page_size=list_page_size)
         try:
@@ -77,6 +83,7 @@ async def failure_seconds(call: Awaitable[object]) -> float:
 
 def test_round_trip_and_missing_keys(s3: StoppableS3) -> None:
     """put/get/exists/delete behave like the disk store; a missing key is a miss, not an error."""
+
     async def body(store: S3Store) -> None:
         key = "originals/abc"
         assert await store.get(key) is None
@@ -100,8 +107,12 @@ def test_prefixes_isolate_stores_sharing_a_bucket(s3: StoppableS3) -> None:
     run = uuid.uuid4().hex[:8]
 
     def configured(prefix: str) -> S3Settings:
-        raw = {"storage": {"backend": "s3", "s3": {"bucket": s3.bucket, "endpoint_url": s3.endpoint,
-                                                   "addressing_style": "path", "prefix": prefix}}}
+        raw = {
+            "storage": {
+                "backend": "s3",
+                "s3": {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix},
+            }
+        }
         return parse_settings(raw, Path(".")).storage.s3
 
     first, second = configured(f"{run}-tenant"), configured(f"/{run}-tenant2/")
@@ -119,9 +130,12 @@ def test_prefixes_isolate_stores_sharing_a_bucket(s3: StoppableS3) -> None:
 def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: StoppableS3) -> None:
     """25 objects with 10-key pages: three list pages, three DeleteObjects batches, every
     object gone; "variants/abc2/" shares the first characters but not the prefix, so it stays."""
+
     async def body(store: S3Store) -> tuple[int, int, bool]:
-        await asyncio.gather(*(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp", IMMUTABLE) for i in range(25)),
-                             store.put("variants/abc2/w64.webp", b"v", "image/webp", IMMUTABLE))
+        await asyncio.gather(
+            *(store.put(f"variants/abc/w{i}.webp", b"v", "image/webp", IMMUTABLE) for i in range(25)),
+            store.put("variants/abc2/w64.webp", b"v", "image/webp", IMMUTABLE),
+        )
         deleted = await store.delete_prefix("variants/abc/")
         again = await store.delete_prefix("variants/abc/")
         return deleted, again, await store.exists("variants/abc2/w64.webp")
@@ -134,6 +148,7 @@ def test_delete_prefix_pages_through_listing_and_spares_neighbours(s3: Stoppable
 
 def test_missing_bucket_is_an_error_not_a_miss(s3: StoppableS3) -> None:
     """NoSuchBucket is a 404 too, but a broken setup must answer 503, not 'no such image'."""
+
     async def body(store: S3Store) -> None:
         with pytest.raises(StorageError):
             await store.get("originals/abc")
@@ -163,6 +178,7 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: StoppableS3) -> N
     """Refused connections end every call in StorageError within the bound; once S3 is back the
     store's pool drops its dead connections and works. (moto comes back empty, as it keeps state in
     memory; radosgw's gateway keeps none, so the object written before is there again.)"""
+
     async def body(store: S3Store) -> None:
         await store.put("originals/abc", b"before", "image/jpeg", IMMUTABLE)  # leaves a pooled keep-alive connection
         s3.stop()
@@ -188,6 +204,7 @@ def test_stopped_s3_fails_fast_and_the_same_store_recovers(s3: StoppableS3) -> N
 def test_unreachable_endpoint_fails_after_its_connect_timeouts(aws_env: None) -> None:
     """Connects that never complete (SYNs dropped) end in StorageError after each attempt's connect
     timeout, not the OS's minutes-long default."""
+
     async def body(store: S3Store) -> float:
         return await failure_seconds(store.get("originals/abc"))
 
@@ -199,6 +216,7 @@ def test_unreachable_endpoint_fails_after_its_connect_timeouts(aws_env: None) ->
 def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None) -> None:
     """A server that accepts and never answers costs about attempts x read timeout, then
     StorageError; meanwhile the event loop keeps ticking, because boto3 runs in the store's threads."""
+
     async def body(store: S3Store) -> None:
         ticks = 0
 
@@ -210,8 +228,10 @@ def test_silent_endpoint_times_out_without_blocking_the_event_loop(aws_env: None
 
         ticking = asyncio.create_task(ticker())
         started = time.monotonic()
-        get_s, put_s = await asyncio.gather(failure_seconds(store.get("originals/abc")),
-                                            failure_seconds(store.put("originals/abc", b"x", "image/jpeg", IMMUTABLE)))
+        get_s, put_s = await asyncio.gather(
+            failure_seconds(store.get("originals/abc")),
+            failure_seconds(store.put("originals/abc", b"x", "image/jpeg", IMMUTABLE)),
+        )
         elapsed = time.monotonic() - started
         ticking.cancel()
         # At least one full read timeout per attempt: the read-timeout path, not a refusal.
@@ -260,8 +280,9 @@ def small_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (160, 120))
     return out.getvalue()
 
 
-def test_objects_carry_content_type_and_cache_control(s3: StoppableS3, tmp_path: Path,
-                                                      request: pytest.FixtureRequest) -> None:
+def test_objects_carry_content_type_and_cache_control(
+    s3: StoppableS3, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """What the service writes: blobs (the original, its working copies, variants) are immutable
     for a CDN reading the bucket; the metadata and the upload's reference, which deletes remove, are no-store."""
     prefix = f"t-{uuid.uuid4().hex[:8]}"
@@ -275,12 +296,14 @@ def test_objects_carry_content_type_and_cache_control(s3: StoppableS3, tmp_path:
         server.stop()
     client = s3.client()
     listed = client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{prefix}/")["Contents"]
-    heads = {item["Key"][len(prefix) + 1:]: client.head_object(Bucket=s3.bucket, Key=item["Key"]) for item in listed}
+    heads = {item["Key"][len(prefix) + 1 :]: client.head_object(Bucket=s3.bucket, Key=item["Key"]) for item in listed}
     meta = json.loads(client.get_object(Bucket=s3.bucket, Key=f"{prefix}/{keys.metadata(image_id)}")["Body"].read())
     assert meta["work"], "the upload should have made working copies"
-    expected = {keys.original(image_id): ("image/jpeg", IMMUTABLE),
-                keys.metadata(image_id): ("application/json", NO_STORE),
-                keys.variant(image_id, "64x45-q80.webp"): ("image/webp", IMMUTABLE)}
+    expected = {
+        keys.original(image_id): ("image/jpeg", IMMUTABLE),
+        keys.metadata(image_id): ("application/json", NO_STORE),
+        keys.variant(image_id, "64x45-q80.webp"): ("image/webp", IMMUTABLE),
+    }
     expected |= {keys.working_copy(image_id, (w, h)): ("image/jpeg", IMMUTABLE) for w, h in meta["work"]}
     refs = [key for key in heads if key.startswith(keys.references(image_id))]
     assert len(refs) == 1
@@ -288,13 +311,21 @@ def test_objects_carry_content_type_and_cache_control(s3: StoppableS3, tmp_path:
     assert {key: (h["ContentType"], h["CacheControl"]) for key, h in heads.items()} == expected
 
 
-def test_service_on_s3_answers_503_during_an_outage_and_recovers(s3: StoppableS3, tmp_path: Path,
-                                                                 request: pytest.FixtureRequest) -> None:
+def test_service_on_s3_answers_503_during_an_outage_and_recovers(
+    s3: StoppableS3, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
     down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    bucket = {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix,
-              "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "max_attempts": 2}
+    bucket = {
+        "bucket": s3.bucket,
+        "endpoint_url": s3.endpoint,
+        "addressing_style": "path",
+        "prefix": prefix,
+        "connect_timeout_s": 0.5,
+        "read_timeout_s": 2.0,
+        "max_attempts": 2,
+    }
     server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
     try:
         with server.client() as http:

@@ -13,14 +13,14 @@ import asyncio
 import io
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from support.servers import S3_BACKENDS, Server, new_server
 from proxy import keys
 from proxy.config import S3Settings, parse_settings
 from proxy.references import Claim
@@ -30,14 +30,20 @@ from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
 from support.s3server import AWS_ENV, S3Server, StoppableS3
+from support.servers import S3_BACKENDS, Server, new_server
 
 
-def two_instances(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
-                  meta_ttl_s: float) -> Iterator[tuple[Server, Server]]:
+def two_instances(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, meta_ttl_s: float
+) -> Iterator[tuple[Server, Server]]:
     """Two instances on one bucket and prefix of the S3 implementation `request.param` names."""
     prefix = f"pair-{uuid.uuid4().hex[:10]}"
-    servers = [new_server(tmp_path_factory.mktemp(name), request.param, request, prefix=prefix,
-                          cache={"meta_ttl_s": meta_ttl_s}).start() for name in ("a", "b")]
+    servers = [
+        new_server(
+            tmp_path_factory.mktemp(name), request.param, request, prefix=prefix, cache={"meta_ttl_s": meta_ttl_s}
+        ).start()
+        for name in ("a", "b")
+    ]
     yield servers[0], servers[1]
     for server in servers:
         server.stop()
@@ -49,13 +55,14 @@ def pair(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     yield from two_instances(tmp_path_factory, request, 0.5)
 
 
-def test_a_variant_rendered_on_one_instance_is_served_by_the_other(pair: tuple[Server, Server],
-                                                                   corpus: Path) -> None:
+def test_a_variant_rendered_on_one_instance_is_served_by_the_other(pair: tuple[Server, Server], corpus: Path) -> None:
     a, b = pair
     queries = ["w=400&fmt=webp", "w=800&fmt=avif", "p=thumb&fmt=jpeg", "h=320&fmt=png"]
     with a.client() as ca, b.client() as cb:
-        ids = [ca.post("/img", content=(corpus / p).read_bytes()).json()["id"]
-               for p in ("photos/nokia_8.3_5g_gps_9mp.jpg", "photos/orientation_6.jpg")]
+        ids = [
+            ca.post("/img", content=(corpus / p).read_bytes()).json()["id"]
+            for p in ("photos/nokia_8.3_5g_gps_9mp.jpg", "photos/orientation_6.jpg")
+        ]
         first = {(i, q): ca.get(f"/img/{i}?{q}") for i in ids for q in queries}
         second = {(i, q): cb.get(f"/img/{i}?{q}") for i in ids for q in queries}
         assert cb.get(f"/img/{ids[0]}/meta").json()["id"] == ids[0]  # uploaded on a, known to b
@@ -65,8 +72,9 @@ def test_a_variant_rendered_on_one_instance_is_served_by_the_other(pair: tuple[S
     assert a.health()["renders"] == len(first) and b.health()["renders"] == 0  # one render per variant
 
 
-def test_concurrent_first_requests_on_both_instances_leave_a_valid_object(pair: tuple[Server, Server],
-                                                                         corpus: Path) -> None:
+def test_concurrent_first_requests_on_both_instances_leave_a_valid_object(
+    pair: tuple[Server, Server], corpus: Path
+) -> None:
     a, b = pair
     with a.client() as ca:
         image = ca.post("/img", content=(corpus / "photos/sony_hdr-as300_gps_8mp_mpo.jpg").read_bytes()).json()["id"]
@@ -74,8 +82,9 @@ def test_concurrent_first_requests_on_both_instances_leave_a_valid_object(pair: 
 
     async def both() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(*(client.get(f"{srv.url}/img/{image}?w={w}&fmt=webp")
-                                          for w in widths for srv in (a, b)))
+            return await asyncio.gather(
+                *(client.get(f"{srv.url}/img/{image}?w={w}&fmt=webp") for w in widths for srv in (a, b))
+            )
 
     responses = asyncio.run(both())
     assert {r.status_code for r in responses} == {200}
@@ -104,14 +113,14 @@ META_TTL_S = 2.0
 
 
 @pytest.fixture(params=list(S3_BACKENDS))
-def slow_pair(tmp_path_factory: pytest.TempPathFactory,
-              request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+def slow_pair(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Server, Server]]:
     """Two instances that trust their cached metadata for META_TTL_S: time to watch a memo outlive a delete."""
     yield from two_instances(tmp_path_factory, request, META_TTL_S)
 
 
-def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(slow_pair: tuple[Server, Server],
-                                                                 corpus: Path) -> None:
+def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(slow_pair: tuple[Server, Server], corpus: Path) -> None:
     """A variant B serves from memory, also through a URL memo made after A's delete (while B still
     trusts its metadata), turns 404 within cache.meta_ttl_s of the delete: no memo outlives the
     metadata record it was made from (with the memo on its own clock this took up to twice as long)."""
@@ -137,14 +146,21 @@ def test_memory_hits_stop_within_meta_ttl_of_a_delete_elsewhere(slow_pair: tuple
     assert status == 404 and seconds < META_TTL_S + 0.5, answers[-3:]
 
 
-def test_upload_during_an_outage_is_503_and_stores_nothing(own_s3: StoppableS3,
-                                                           tmp_path_factory: pytest.TempPathFactory,
-                                                           request: pytest.FixtureRequest, corpus: Path) -> None:
+def test_upload_during_an_outage_is_503_and_stores_nothing(
+    own_s3: StoppableS3, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, corpus: Path
+) -> None:
     prefix = f"outage-{uuid.uuid4().hex[:8]}"
-    s3 = {"bucket": own_s3.bucket, "endpoint_url": own_s3.endpoint, "addressing_style": "path", "prefix": prefix,
-          "connect_timeout_s": 0.5, "read_timeout_s": 2.0}
-    srv = new_server(tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV,
-                     storage={"backend": "s3", "s3": s3}).start()
+    s3 = {
+        "bucket": own_s3.bucket,
+        "endpoint_url": own_s3.endpoint,
+        "addressing_style": "path",
+        "prefix": prefix,
+        "connect_timeout_s": 0.5,
+        "read_timeout_s": 2.0,
+    }
+    srv = new_server(
+        tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}
+    ).start()
     try:
         own_s3.stop()
         started = time.monotonic()
@@ -182,13 +198,21 @@ class FlakyStore:
 
 def service_on(s3: S3Server, fail_when: Callable[[str], bool]) -> tuple[ImageService, S3Store]:
     settings = parse_settings({"storage": {"backend": "s3", "s3": {"bucket": s3.bucket}}}, Path("."))
-    store = S3Store(S3Settings(bucket=s3.bucket, endpoint_url=s3.endpoint, addressing_style="path",
-                               prefix=f"faults-{uuid.uuid4().hex[:8]}/"), 4)
+    store = S3Store(
+        S3Settings(
+            bucket=s3.bucket,
+            endpoint_url=s3.endpoint,
+            addressing_style="path",
+            prefix=f"faults-{uuid.uuid4().hex[:8]}/",
+        ),
+        4,
+    )
     return ImageService(settings, FlakyStore(store, fail_when), WorkPool(2, 8, 30)), store  # type: ignore[arg-type]
 
 
 def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
-        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
+    shared_s3: S3Server, corpus: Path, aws_env: None
+) -> None:
     data = (corpus / "photos/orientation_3.jpg").read_bytes()
 
     async def scenario() -> None:
@@ -210,7 +234,8 @@ def test_upload_cut_between_original_and_metadata_leaves_no_readable_image(
 
 
 def test_variant_that_cannot_be_stored_is_still_served_and_counted(
-        shared_s3: S3Server, corpus: Path, aws_env: None) -> None:
+    shared_s3: S3Server, corpus: Path, aws_env: None
+) -> None:
 
     async def scenario() -> None:
         service, store = service_on(shared_s3, lambda key: key.startswith(keys.VARIANTS))

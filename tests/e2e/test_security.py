@@ -15,18 +15,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from proxy.signing import sign_url
+from support.checks import assert_error
 from support.corpus import REPO
 from support.processes import free_port
 from support.servers import Server
-from proxy.signing import sign_url
-from support.checks import assert_error
 
 KEY_NEW = "new-signing-key-0123456789abcdefghij"
 KEY_OLD = "old-signing-key-0123456789abcdefghij"
@@ -38,8 +39,9 @@ KEY_RETIRED = "retired-key-0123456789abcdefghijklmn"
 
 @pytest.fixture
 def signed_server(make_server: Any) -> Server:
-    return make_server(security={"signing_keys": [KEY_NEW, KEY_OLD], "max_width": 3000, "max_height": 3000,
-                                 "max_pixels": 3_000_000})
+    return make_server(
+        security={"signing_keys": [KEY_NEW, KEY_OLD], "max_width": 3000, "max_height": 3000, "max_pixels": 3_000_000}
+    )
 
 
 def test_unsigned_forged_tampered_and_retired_key_signatures_get_403(signed_server: Server, corpus: Path) -> None:
@@ -48,8 +50,9 @@ def test_unsigned_forged_tampered_and_retired_key_signatures_get_403(signed_serv
     with signed_server.client() as c:
         assert c.get(good).status_code == 200
         assert_error(c.get(f"/img/{image}?w=400&fmt=webp"), 403, "bad_signature")
-        assert_error(c.get(f"/img/{image}?w=400&fmt=webp&s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 403,
-                     "bad_signature")
+        assert_error(
+            c.get(f"/img/{image}?w=400&fmt=webp&s=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 403, "bad_signature"
+        )
         assert_error(c.get(good.replace("w=400", "w=480")), 403, "bad_signature")  # tampered size
         assert_error(c.get(good.replace(image, "0" * 32)), 403, "bad_signature")  # another image
         assert_error(c.get(good + "&s=again"), 403, "bad_signature")  # two signatures
@@ -94,9 +97,21 @@ def test_json_documents_carry_signed_urls_and_the_cli_signs(signed_server: Serve
     with httpx.Client(timeout=30) as c:
         assert c.get(doc["url"]).status_code == 200
         assert all(c.get(url).status_code == 200 for url in doc["variants"].values())
-    result = subprocess.run([sys.executable, "-m", "proxy", "sign", "--config", str(signed_server.config),
-                             f"{signed_server.url}/img/{doc['id']}?w=320&fmt=jpeg"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "sign",
+            "--config",
+            str(signed_server.config),
+            f"{signed_server.url}/img/{doc['id']}?w=320&fmt=jpeg",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert httpx.get(result.stdout.strip(), timeout=30).headers["content-type"] == "image/jpeg"
 
@@ -133,7 +148,7 @@ class Origin(http.server.BaseHTTPRequestHandler):
             self.send_header("content-length", str(len(self.photo)))
             self.end_headers()
             for i in range(0, len(self.photo), 1000):
-                self.wfile.write(self.photo[i:i + 1000])
+                self.wfile.write(self.photo[i : i + 1000])
                 self.wfile.flush()
                 time.sleep(0.5)
         elif self.path == "/to-private":
@@ -181,9 +196,21 @@ def origin(corpus: Path) -> Iterator[str]:
 def importer(make_server: Any) -> Server:
     return make_server(
         limits={"max_upload_bytes": 1_000_000},
-        fetch={"allowed_hosts": ["127.0.0.2", "127.0.0.1", "::1", "localhost", "169.254.169.254", "10.0.0.1",
-                                 "::ffff:127.0.0.1", "fd00:ec2::254"],
-               "allowed_networks": ["127.0.0.2/32"], "read_timeout_s": 1.0, "total_timeout_s": 3.0},
+        fetch={
+            "allowed_hosts": [
+                "127.0.0.2",
+                "127.0.0.1",
+                "::1",
+                "localhost",
+                "169.254.169.254",
+                "10.0.0.1",
+                "::ffff:127.0.0.1",
+                "fd00:ec2::254",
+            ],
+            "allowed_networks": ["127.0.0.2/32"],
+            "read_timeout_s": 1.0,
+            "total_timeout_s": 3.0,
+        },
     )
 
 
@@ -199,26 +226,30 @@ def test_import_from_an_allowed_host(importer: Server, origin: str) -> None:
     assert import_url(importer, f"{origin}/to-same").status_code == 200  # same host redirect, same image
 
 
-@pytest.mark.parametrize("target,status", [
-    ("http://127.0.0.1:{port}/photo.jpg", 403),
-    ("http://[::1]:{port}/photo.jpg", 403),
-    ("http://[::ffff:127.0.0.1]:{port}/photo.jpg", 403),
-    ("http://169.254.169.254/latest/meta-data/", 403),
-    ("http://[fd00:ec2::254]/latest/meta-data/", 403),
-    ("http://10.0.0.1/photo.jpg", 403),
-    ("http://localhost:{port}/photo.jpg", 403),  # a name that resolves to loopback
-    ("http://example.com/photo.jpg", 403),  # not on the host allow-list
-    ("{origin}/to-private", 403),
-    ("{origin}/to-other-host", 403),
-    ("file:///etc/passwd", 400),
-    ("ftp://127.0.0.2/photo.jpg", 400),
-    ("http://user:pw@127.0.0.2/photo.jpg", 400),
-    ("{origin}/big", 413),
-    ("{origin}/big-chunked", 413),
-    ("{origin}/missing", 422),
-])
-def test_ssrf_and_bad_imports_are_refused_and_store_nothing(importer: Server, origin: str, target: str,
-                                                            status: int) -> None:
+@pytest.mark.parametrize(
+    "target,status",
+    [
+        ("http://127.0.0.1:{port}/photo.jpg", 403),
+        ("http://[::1]:{port}/photo.jpg", 403),
+        ("http://[::ffff:127.0.0.1]:{port}/photo.jpg", 403),
+        ("http://169.254.169.254/latest/meta-data/", 403),
+        ("http://[fd00:ec2::254]/latest/meta-data/", 403),
+        ("http://10.0.0.1/photo.jpg", 403),
+        ("http://localhost:{port}/photo.jpg", 403),  # a name that resolves to loopback
+        ("http://example.com/photo.jpg", 403),  # not on the host allow-list
+        ("{origin}/to-private", 403),
+        ("{origin}/to-other-host", 403),
+        ("file:///etc/passwd", 400),
+        ("ftp://127.0.0.2/photo.jpg", 400),
+        ("http://user:pw@127.0.0.2/photo.jpg", 400),
+        ("{origin}/big", 413),
+        ("{origin}/big-chunked", 413),
+        ("{origin}/missing", 422),
+    ],
+)
+def test_ssrf_and_bad_imports_are_refused_and_store_nothing(
+    importer: Server, origin: str, target: str, status: int
+) -> None:
     before = importer.stored_versions()
     url = target.format(origin=origin, port=Origin.private_port)
     r = import_url(importer, url)
@@ -243,8 +274,7 @@ def test_import_is_off_without_allowed_hosts(server: Server) -> None:
 
 
 def test_rate_limits_answer_429_while_hits_keep_flowing(make_server: Any, corpus: Path) -> None:
-    srv = make_server(rate_limits={"uploads_per_minute": 2, "upload_burst": 2, "misses_per_minute": 2,
-                                   "miss_burst": 3})
+    srv = make_server(rate_limits={"uploads_per_minute": 2, "upload_burst": 2, "misses_per_minute": 2, "miss_burst": 3})
     photos = ["photos/orientation_6.jpg", "photos/orientation_7.jpg", "photos/orientation_8.jpg"]
     with srv.client() as c:
         ids = [c.post("/img", content=(corpus / p).read_bytes()) for p in photos]
@@ -263,8 +293,18 @@ def test_rate_limits_answer_429_while_hits_keep_flowing(make_server: Any, corpus
 # --------------------------------------------------------------------------- hardening
 
 
-@pytest.mark.parametrize("path", ["/img/..%2F..%2Fetc%2Fpasswd", "/img/%2e%2e", "/img/..", "/img/.%2e/meta",
-                                  "/img/" + "0" * 31 + "%00", "/img/" + "A" * 32, "/img/%252e%252e%252f"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/img/..%2F..%2Fetc%2Fpasswd",
+        "/img/%2e%2e",
+        "/img/..",
+        "/img/.%2e/meta",
+        "/img/" + "0" * 31 + "%00",
+        "/img/" + "A" * 32,
+        "/img/%252e%252e%252f",
+    ],
+)
 def test_traversal_ids_are_rejected(server: Server, path: str) -> None:
     """Sent byte for byte (http.client): httpx would resolve `/img/..` to `/`, the demo page."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -282,9 +322,16 @@ def test_traversal_ids_are_rejected(server: Server, path: str) -> None:
 def test_every_response_is_hardened(server: Server, corpus: Path) -> None:
     image = server.upload(corpus / "photos/orientation_1.jpg")["id"]
     with server.client() as c:
-        answers = [c.get("/healthz"), c.get("/readyz"), c.get(f"/img/{image}/meta"), c.get(f"/img/{image}?w=160"),
-                   c.get("/img/" + "0" * 32), c.get("/nope"), c.post("/img", content=b"not an image"),
-                   c.get(f"/img/{image}?w=3")]
+        answers = [
+            c.get("/healthz"),
+            c.get("/readyz"),
+            c.get(f"/img/{image}/meta"),
+            c.get(f"/img/{image}?w=160"),
+            c.get("/img/" + "0" * 32),
+            c.get("/nope"),
+            c.post("/img", content=b"not an image"),
+            c.get(f"/img/{image}?w=3"),
+        ]
     for r in answers:
         assert r.headers["x-content-type-options"] == "nosniff", r.url
         assert "server" not in r.headers, r.url

@@ -27,9 +27,10 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -47,8 +48,12 @@ APP = "app-backend-token-0123456789"
 BLOG = "blog-backend-token-0123456789"
 BULK = "bulk-uploader-token-0123456789"  # used by one test only: its bucket starts full
 OUTSIDE = "127.0.0.9"  # a client somewhere on the internet, as nginx sees it
-SPOOFS = [{"x-forwarded-for": "127.0.0.1"}, {"x-real-ip": "127.0.0.1"}, {"forwarded": "for=127.0.0.1"},
-          {"x-forwarded-for": "127.0.0.1", "via": "1.1 127.0.0.1"}]
+SPOOFS = [
+    {"x-forwarded-for": "127.0.0.1"},
+    {"x-real-ip": "127.0.0.1"},
+    {"forwarded": "for=127.0.0.1"},
+    {"x-forwarded-for": "127.0.0.1", "via": "1.1 127.0.0.1"},
+]
 MISS_BURST = 20  # misses a client may start at once, here; the README's default is 100
 UPLOAD_BURST = 150
 
@@ -58,12 +63,19 @@ def origin(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pyte
     """The service behind nginx, trusting it (server.trusted_proxies), with four tokens and limits
     small enough to reach: misses 20 at once then 1 a second per client, writes 150 then 1 a minute
     (so that what a test sees does not hang on how fast this machine is)."""
-    srv = new_server(tmp_path_factory.mktemp("origin"), backend, request,
-                     server={"trusted_proxies": ["127.0.0.1"]},
-                     auth={"tokens": {"tests": TEST_TOKEN, "app": APP, "blog": BLOG, "bulk": BULK},
-                           "admins": ["tests"]},
-                     rate_limits={"misses_per_minute": 60, "miss_burst": MISS_BURST,
-                                  "uploads_per_minute": 1, "upload_burst": UPLOAD_BURST})
+    srv = new_server(
+        tmp_path_factory.mktemp("origin"),
+        backend,
+        request,
+        server={"trusted_proxies": ["127.0.0.1"]},
+        auth={"tokens": {"tests": TEST_TOKEN, "app": APP, "blog": BLOG, "bulk": BULK}, "admins": ["tests"]},
+        rate_limits={
+            "misses_per_minute": 60,
+            "miss_burst": MISS_BURST,
+            "uploads_per_minute": 1,
+            "upload_burst": UPLOAD_BURST,
+        },
+    )
     srv.token = TEST_TOKEN
     srv.start()
     yield srv
@@ -134,11 +146,15 @@ def test_no_write_passes_without_a_valid_token(origin: Server, nginx: Nginx) -> 
     before = origin.stored_versions()
     photo = solid((40, 50, 60))
     with nginx.client(OUTSIDE) as outside:
-        attempts = [outside.post("/img", content=photo), outside.post("/img", content=photo, headers=bearer("x" * 24)),
-                    outside.post("/img", files={"file": ("a.png", photo)}),
-                    outside.post("/img", json={"url": "http://127.0.0.2/a.png"}),
-                    outside.post("/img", content=photo, headers={"authorization": f"Basic {TEST_TOKEN}"}),
-                    outside.delete(f"/img/{image}"), outside.delete(f"/img/{image}", headers=bearer(APP[:-1]))]
+        attempts = [
+            outside.post("/img", content=photo),
+            outside.post("/img", content=photo, headers=bearer("x" * 24)),
+            outside.post("/img", files={"file": ("a.png", photo)}),
+            outside.post("/img", json={"url": "http://127.0.0.2/a.png"}),
+            outside.post("/img", content=photo, headers={"authorization": f"Basic {TEST_TOKEN}"}),
+            outside.delete(f"/img/{image}"),
+            outside.delete(f"/img/{image}", headers=bearer(APP[:-1])),
+        ]
         attempts += [outside.post("/img", content=photo, headers=spoof) for spoof in SPOOFS]
         attempts += [outside.delete(f"/img/{image}", headers=spoof) for spoof in SPOOFS]
         for r in attempts:
@@ -194,10 +210,15 @@ def test_with_no_trusted_proxies_even_loopback_is_not_believed(server: Server) -
 
 def distinct_misses(images: list[str], count: int, start: int = 0) -> list[str]:
     """`count` variant URLs no one asked for before (distinct width, quality or format), from `start`."""
-    combos = [f"/img/{image}?w={w}&q={q}&fmt={fmt}" for image in images for fmt in ("webp", "jpeg")
-              for q in (40, 50, 60, 70, 75, 80, 85, 90) for w in (64, 96, 128, 160, 200, 240, 320, 400, 480)]
+    combos = [
+        f"/img/{image}?w={w}&q={q}&fmt={fmt}"
+        for image in images
+        for fmt in ("webp", "jpeg")
+        for q in (40, 50, 60, 70, 75, 80, 85, 90)
+        for w in (64, 96, 128, 160, 200, 240, 320, 400, 480)
+    ]
     assert start + count <= len(combos)
-    return combos[start:start + count]
+    return combos[start : start + count]
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +226,15 @@ def miss_images(origin: Server) -> list[str]:
     return [origin.upload(solid((200, 10 * i, 100)))["id"] for i in range(3)]
 
 
-def test_300_misses_from_30_clients_are_not_one_client(origin: Server, readme_nginx: Nginx,
-                                                       miss_images: list[str]) -> None:
+def test_300_misses_from_30_clients_are_not_one_client(
+    origin: Server, readme_nginx: Nginx, miss_images: list[str]
+) -> None:
     urls = distinct_misses(miss_images, 331)
     clients = [f"127.0.0.{10 + i}" for i in range(30)]
 
     def browse(i: int) -> list[int]:
         with readme_nginx.client(clients[i]) as c:
-            return [c.get(url).status_code for url in urls[10 * i:10 * i + 10]]
+            return [c.get(url).status_code for url in urls[10 * i : 10 * i + 10]]
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=30) as pool:
@@ -232,8 +254,9 @@ def test_300_misses_from_30_clients_are_not_one_client(origin: Server, readme_ng
     assert int(refused.headers["retry-after"]) >= 1
 
 
-def test_a_proxy_that_names_no_client_does_not_make_its_clients_one(origin: Server, forgetful_nginx: Nginx,
-                                                                    miss_images: list[str]) -> None:
+def test_a_proxy_that_names_no_client_does_not_make_its_clients_one(
+    origin: Server, forgetful_nginx: Nginx, miss_images: list[str]
+) -> None:
     """Without X-Forwarded-For from nginx the origin cannot tell its clients apart, so it keeps no
     bucket for them (the render slots and queue still bound the load): 40 misses, none refused."""
     with forgetful_nginx.client(OUTSIDE) as c:
@@ -269,8 +292,13 @@ def test_200_uploads_from_one_address_are_governed_by_the_token(origin: Server, 
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy", *args, "--config", str(config)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args, "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_new_install_generates_a_private_admin_token_once(tmp_path: Path) -> None:

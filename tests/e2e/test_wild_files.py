@@ -11,8 +11,9 @@ stored original decodes, from fresh bytes, to the pixels that were validated.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageSequence, ImageStat
@@ -23,8 +24,18 @@ from proxy.imaging.render import resizable
 from support.checks import assert_error
 from support.corpus import corpus_rows
 from support.servers import Server, new_server
-from support.wild import (BLUE, GREEN, RED, TIFF_MODES, gif_with_frames, multipage_tiff, png_with_corrupt_idat,
-                          tall, tiff_expected, tiff_in_mode)
+from support.wild import (
+    BLUE,
+    GREEN,
+    RED,
+    TIFF_MODES,
+    gif_with_frames,
+    multipage_tiff,
+    png_with_corrupt_idat,
+    tall,
+    tiff_expected,
+    tiff_in_mode,
+)
 
 AVIF_AND_WEBP = "image/avif,image/webp,*/*"
 WEBP_ONLY = "image/webp,*/*"
@@ -50,8 +61,9 @@ def decoded_frames(data: bytes) -> list[Image.Image]:
 
 
 @pytest.mark.parametrize("exif", [None, 1, 6], ids=["no-exif", "exif-upright", "exif-rotated"])
-def test_a_png_whose_data_breaks_after_valid_rows_is_refused_and_nothing_stored(server: Server,
-                                                                                 exif: int | None) -> None:
+def test_a_png_whose_data_breaks_after_valid_rows_is_refused_and_nothing_stored(
+    server: Server, exif: int | None
+) -> None:
     before = server.stored_versions()
     with server.client() as c:
         r = c.post("/img", content=png_with_corrupt_idat(exif_orientation=exif))
@@ -166,8 +178,7 @@ def test_gif_frames_past_the_logical_screen_are_clipped_as_browsers_draw_them(se
     assert [f.size for f in decoded_frames(server.stored(keys.original(doc["id"])))] == [(100, 100)] * 2
 
 
-def test_the_same_upload_twice_is_one_image_and_after_a_delete_it_is_stored_again(server: Server,
-                                                                                   corpus: Path) -> None:
+def test_the_same_upload_twice_is_one_image_and_after_a_delete_it_is_stored_again(server: Server, corpus: Path) -> None:
     data = (corpus / "formats/avif_photo.avif").read_bytes()
     with server.client() as c:
         first = upload(c, data, (201,))
@@ -205,11 +216,13 @@ def same_pixels(a: Image.Image, b: Image.Image) -> bool:
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:
     """Mean absolute difference over RGB of the two as rendered (8 bits, flattened on white)."""
+
     def flat(im: Image.Image) -> Image.Image:
         rgba = resizable(im).convert("RGBA")
         white = Image.new("RGB", rgba.size, (255, 255, 255))
         white.paste(rgba, mask=rgba.getchannel("A"))
         return white
+
     return sum(ImageStat.Stat(ImageChops.difference(flat(a), flat(b))).mean) / 3
 
 
@@ -220,8 +233,7 @@ def corpus_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixt
     srv.stop()
 
 
-def test_every_stored_original_decodes_to_the_pixels_that_were_validated(corpus_server: Server,
-                                                                         corpus: Path) -> None:
+def test_every_stored_original_decodes_to_the_pixels_that_were_validated(corpus_server: Server, corpus: Path) -> None:
     """Over the whole corpus: what is stored decodes in full from its own bytes, and to the upload's
     pixels (upright): identical where the original was kept losslessly (container stripped, or BMP and
     TIFF as PNG), within JPEG/AVIF re-encoding noise where a rotation or the format forced a re-encode."""

@@ -31,9 +31,10 @@ import struct
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 FaultKind = Literal["refuse", "black_hole", "cut_head", "cut_body", "cut_request", "latency", "reset"]
 # The kinds random_cuts draws, each with the range of its cut point: response heads are a few
@@ -136,7 +137,7 @@ class Framer:
         if end < 0:
             return Segment("head", data), b""
         used = end + 4 - seen
-        head, self._head = self._head[:end + 4], b""
+        head, self._head = self._head[: end + 4], b""
         interim = head.startswith(b"HTTP/") and head[9:10] == b"1"
         if interim or self._bodiless(head):
             return Segment("head", data[:used], head, final=not interim, end=not interim), data[used:]
@@ -155,18 +156,18 @@ class Framer:
         if self._state == "close":
             return Segment("body", data), b""
         if self._state in ("length", "chunk-data"):
-            taken = data[:self._remaining]
+            taken = data[: self._remaining]
             self._remaining -= len(taken)
             if self._remaining == 0:
                 self._state = "head" if self._state == "length" else "chunk-crlf"
                 self._line = b""
-            return Segment("body", taken, end=self._state == "head"), data[len(taken):]
+            return Segment("body", taken, end=self._state == "head"), data[len(taken) :]
         # chunk-size, chunk-crlf, trailer: line by line
         cut = data.find(b"\n")
         if cut < 0:
             self._line += data
             return Segment("body", data), b""
-        line, self._line = (self._line + data[:cut + 1]).strip(), b""
+        line, self._line = (self._line + data[: cut + 1]).strip(), b""
         end = False
         if self._state == "chunk-size":
             self._remaining = int(line.split(b";")[0], 16)
@@ -175,7 +176,7 @@ class Framer:
             self._state = "chunk-size"
         elif not line:  # the empty line that ends the trailer section
             self._state, end = "head", True
-        return Segment("body", data[:cut + 1], end=end), data[cut + 1:]
+        return Segment("body", data[: cut + 1], end=end), data[cut + 1 :]
 
 
 def request_bodiless(head: bytes) -> bool:
@@ -222,8 +223,10 @@ class Connection:
             sock.close()
 
     def run(self, name: str) -> None:
-        threads = [threading.Thread(target=self._guarded, args=(pump,), name=f"{name}-{pump.__name__}", daemon=True)
-                   for pump in (self._requests, self._responses)]
+        threads = [
+            threading.Thread(target=self._guarded, args=(pump,), name=f"{name}-{pump.__name__}", daemon=True)
+            for pump in (self._requests, self._responses)
+        ]
         for thread in threads:
             thread.start()
 
@@ -261,7 +264,7 @@ class Connection:
                 else:
                     out = segment.data
                 if fault is not None and fault.kind == "cut_request" and sent + len(out) > fault.at:
-                    self.upstream.sendall(out[:fault.at - sent])
+                    self.upstream.sendall(out[: fault.at - sent])
                     self.proxy.count(fault)
                     raise Cut
                 self.upstream.sendall(out)
@@ -280,7 +283,7 @@ class Connection:
                         time.sleep(fault.delay_s)
                 sent = head_sent if segment.part == "head" else body_sent
                 if fault is not None and fault.kind == f"cut_{segment.part}" and sent + len(segment.data) > fault.at:
-                    self.client.sendall(segment.data[:fault.at - sent])
+                    self.client.sendall(segment.data[: fault.at - sent])
                     self.proxy.count(fault)
                     raise Cut
                 self.client.sendall(segment.data)
@@ -338,8 +341,9 @@ class FaultProxy:
             self.count(fault)
             return
         with self._lock:
-            self._policy = fault if not isinstance(fault, Fault) else (lambda line: fault if fault.applies_to(line)
-                                                                     else None)
+            self._policy = (
+                fault if not isinstance(fault, Fault) else (lambda line: fault if fault.applies_to(line) else None)
+            )
 
     def heal(self) -> None:
         """Forward everything untouched again (listening again after refuse, on the same port)."""
@@ -406,6 +410,7 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

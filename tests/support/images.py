@@ -47,8 +47,10 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
 def adobe_rgb_icc() -> bytes:
     """The Adobe RGB (1998) profile's bytes; skips the calling test, saying why, without the corpus."""
     if not ADOBE_RGB_SAMPLE.is_file():
-        pytest.skip(f"corpus file {ADOBE_RGB_SAMPLE} not found (set RESIZE_PROXY_CORPUS): "
-                    "it provides the Adobe RGB (1998) profile")
+        pytest.skip(
+            f"corpus file {ADOBE_RGB_SAMPLE} not found (set RESIZE_PROXY_CORPUS): "
+            "it provides the Adobe RGB (1998) profile"
+        )
     with Image.open(ADOBE_RGB_SAMPLE) as im:
         icc: bytes = im.info["icc_profile"]
     assert "Adobe RGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))

@@ -122,9 +122,13 @@ def start_nginx(folder: Path, origin_port: int, forward_client: bool = True) -> 
     config = folder / "nginx.conf"
     assert NGINX is not None
     nginx = NGINX
-    process = HttpProcess("nginx", lambda _port: [nginx, "-p", str(folder), "-c", str(config), "-e",
-                                                  str(folder / "error.log")],
-                          folder / "error.log", ready_path=None, stop_grace_s=10)
+    process = HttpProcess(
+        "nginx",
+        lambda _port: [nginx, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")],
+        folder / "error.log",
+        ready_path=None,
+        stop_grace_s=10,
+    )
     user = "user root root;" if os.geteuid() == 0 else ""  # workers must reach the temp folder
     location = LOCATION.format(origin=origin_port)
     if not forward_client:

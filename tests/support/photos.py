@@ -68,10 +68,13 @@ def scenes() -> list[Scene]:
         Scene("portrait", astronaut, ASTRONAUT_FACE, "faces"),
         Scene("portrait-left-third", placed(astronaut, (aw * 3, ah), (0, 0)), ASTRONAUT_FACE, "faces"),
         Scene("portrait-tall", placed(astronaut, (aw, ah * 2), (0, 0)), ASTRONAUT_FACE, "faces"),
-        Scene("product-right-third", placed(coffee, (coffee.width * 3, coffee.height), (coffee.width * 2, 0)),
-              moved(COFFEE_CUP, (coffee.width * 2, 0)), "saliency"),
-        Scene("cat-left-third", placed(chelsea, (chelsea.width * 3, chelsea.height), (0, 0)), CHELSEA_FACE,
-              "saliency"),
+        Scene(
+            "product-right-third",
+            placed(coffee, (coffee.width * 3, coffee.height), (coffee.width * 2, 0)),
+            moved(COFFEE_CUP, (coffee.width * 2, 0)),
+            "saliency",
+        ),
+        Scene("cat-left-third", placed(chelsea, (chelsea.width * 3, chelsea.height), (0, 0)), CHELSEA_FACE, "saliency"),
     ]
 
 

@@ -13,10 +13,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -119,8 +120,13 @@ class HttpProcess:
 
     def start(self, timeout: float = 30.0) -> HttpProcess:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.command(self.port), cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                         env=os.environ | dict(self.env))
+            self.proc = subprocess.Popen(
+                self.command(self.port),
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | dict(self.env),
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
@@ -155,6 +161,7 @@ class HttpProcess:
             self.stop()
             raise
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

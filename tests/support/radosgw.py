@@ -91,8 +91,13 @@ class RadosGateway(S3Process):
     def start(self, timeout: float = 90.0) -> RadosGateway:
         # tcp_nodelay: without it every answer that beast writes in two parts (an error, a listing)
         # waits 40 ms for the client's delayed ACK.
-        self.proc = self.cluster.spawn("radosgw", "-n", f"client.rgw.{self.name}",
-                                       "--rgw-frontends", f"beast endpoint=127.0.0.1:{self.port} tcp_nodelay=1")
+        self.proc = self.cluster.spawn(
+            "radosgw",
+            "-n",
+            f"client.rgw.{self.name}",
+            "--rgw-frontends",
+            f"beast endpoint=127.0.0.1:{self.port} tcp_nodelay=1",
+        )
         self.wait_until_answering(timeout, self.cluster.logs)
         return self
 
@@ -123,8 +128,9 @@ class RadosCluster:
 
     def ceph(self, *args: str, timeout: float = 60) -> str:
         """Run a Ceph command-line tool on this cluster and return its output."""
-        done = subprocess.run([args[0], "-c", str(self.conf), *args[1:]], capture_output=True, text=True,
-                              timeout=timeout, cwd=self.folder)
+        done = subprocess.run(
+            [args[0], "-c", str(self.conf), *args[1:]], capture_output=True, text=True, timeout=timeout, cwd=self.folder
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
         return done.stdout
@@ -132,14 +138,20 @@ class RadosCluster:
     def spawn(self, daemon: str, *args: str) -> subprocess.Popen[bytes]:
         """Start a daemon in the foreground (-f), its output in log/, tied to this process's life."""
         with (self.folder / "log" / f"{daemon}.out").open("ab") as out:
-            proc = subprocess.Popen([daemon, "-c", str(self.conf), "-f", *args], stdout=out,
-                                    stderr=subprocess.STDOUT, cwd=self.folder, preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(
+                [daemon, "-c", str(self.conf), "-f", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                preexec_fn=_die_with_parent,
+            )
         self._daemons.append(proc)
         return proc
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-                         for p in sorted((self.folder / "log").glob("*")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted((self.folder / "log").glob("*"))
+        )
 
     def start(self) -> RadosCluster:
         started = time.monotonic()
@@ -148,8 +160,16 @@ class RadosCluster:
         fsid, mon_port = str(uuid.uuid4()), free_port()
         self.conf.write_text(ceph_conf(self.folder, fsid, mon_port), encoding="utf-8")
         try:
-            self.ceph("monmaptool", "--create", "--fsid", fsid, "--addv", "a", f"[v2:127.0.0.1:{mon_port}]",
-                      str(self.folder / "monmap"))
+            self.ceph(
+                "monmaptool",
+                "--create",
+                "--fsid",
+                fsid,
+                "--addv",
+                "a",
+                f"[v2:127.0.0.1:{mon_port}]",
+                str(self.folder / "monmap"),
+            )
             self.ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(self.folder / "monmap"))
             self.spawn("ceph-mon", "-i", "a")
             osd = self.ceph("ceph", "--connect-timeout", "30", "osd", "create").strip()
@@ -157,8 +177,15 @@ class RadosCluster:
             self.ceph("ceph-osd", "-i", osd, "--mkfs")
             self.spawn("ceph-osd", "-i", osd)
             self.main = self.gateway("main")
-            self.ceph("radosgw-admin", "user", "create", "--uid=tests", "--display-name=tests",
-                      f"--access-key={AWS_ENV['AWS_ACCESS_KEY_ID']}", f"--secret={AWS_ENV['AWS_SECRET_ACCESS_KEY']}")
+            self.ceph(
+                "radosgw-admin",
+                "user",
+                "create",
+                "--uid=tests",
+                "--display-name=tests",
+                f"--access-key={AWS_ENV['AWS_ACCESS_KEY_ID']}",
+                f"--secret={AWS_ENV['AWS_SECRET_ACCESS_KEY']}",
+            )
             self.client().create_bucket(Bucket=self.bucket)
             self._warm_up()
         except BaseException:

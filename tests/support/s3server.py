@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import boto3
 import httpx
@@ -63,7 +64,8 @@ def s3_client(endpoint: str) -> Any:
     """A plain boto3 client on `endpoint` with AWS_ENV's keys, for setup and for checking what a
     store wrote. Path-style addressing: loopback servers have no per-bucket host names."""
     return boto3.session.Session(
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         region_name=AWS_ENV["AWS_DEFAULT_REGION"],
     ).client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
 
@@ -120,7 +122,10 @@ class MotoServer(S3Process):
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=os.environ | AWS_ENV)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | AWS_ENV,
+            )
         self.wait_until_answering(timeout, lambda: self.log.read_text(errors="replace"))
         self.client().create_bucket(Bucket=self.bucket)
         return self
@@ -168,8 +173,9 @@ class BlackHole:
     def __enter__(self) -> BlackHole:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -201,6 +207,7 @@ class FullBacklog:
     def __enter__(self) -> FullBacklog:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -48,8 +49,18 @@ def write_config(folder: Path, sections: dict[str, dict[str, Any]]) -> Path:
 
 def proxy_command(config: Path, port: int, workers: int = 1) -> list[str]:
     """`python -m proxy serve` as a user runs it, with this interpreter (the tests' and bench's)."""
-    return [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "proxy",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 @dataclass
@@ -71,8 +82,14 @@ class Server:
     process: HttpProcess = field(init=False)
 
     def __post_init__(self) -> None:
-        self.process = HttpProcess("server", lambda port: proxy_command(self.config, port, self.workers),
-                                   self.folder / "server.log", "/healthz", cwd=REPO, env=self.env)
+        self.process = HttpProcess(
+            "server",
+            lambda port: proxy_command(self.config, port, self.workers),
+            self.folder / "server.log",
+            "/healthz",
+            cwd=REPO,
+            env=self.env,
+        )
 
     @property
     def url(self) -> str:
@@ -121,7 +138,7 @@ class Server:
             found = {}
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for obj in page.get("Contents", []):
-                    found[obj["Key"][len(self.prefix):]] = f"{obj['ETag']}@{obj['LastModified'].isoformat()}"
+                    found[obj["Key"][len(self.prefix) :]] = f"{obj['ETag']}@{obj['LastModified'].isoformat()}"
             return found
         if not self.data.exists():
             return {}
@@ -156,12 +173,18 @@ class Server:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`python -m proxy <args> --config <this server's config>`, as an operator runs it."""
-        return subprocess.run([sys.executable, "-m", "proxy", *args, "--config", str(self.config)], cwd=REPO,
-                              capture_output=True, text=True, timeout=120, env=os.environ | self.env)
+        return subprocess.run(
+            [sys.executable, "-m", "proxy", *args, "--config", str(self.config)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=os.environ | self.env,
+        )
 
     def variant_files(self, image_id: str) -> list[str]:
         start = keys.variant_prefix(image_id)
-        return sorted(k[len(start):] for k in self.stored_files() if k.startswith(start))
+        return sorted(k[len(start) :] for k in self.stored_files() if k.startswith(start))
 
 
 ServerFactory = Callable[..., Server]
@@ -178,8 +201,9 @@ def _defaults(sections: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, 
     return NO_RATE_LIMITS | TEST_AUTH | sections, None if "auth" in sections else TEST_TOKEN
 
 
-def local_server(folder: Path, workers: int = 1, env: dict[str, str] | None = None,
-                 **sections: dict[str, Any]) -> Server:
+def local_server(
+    folder: Path, workers: int = 1, env: dict[str, str] | None = None, **sections: dict[str, Any]
+) -> Server:
     """A not-yet-started Server storing in `folder`/data (explicit sections win).
 
     Rate limits are off unless `sections` set them: tests and benchmarks upload in
@@ -189,8 +213,15 @@ def local_server(folder: Path, workers: int = 1, env: dict[str, str] | None = No
     return Server(folder, write_config(folder, sections), workers=workers, env=env or {}, token=token)
 
 
-def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, workers: int = 1,
-               env: dict[str, str] | None = None, prefix: str | None = None, **sections: dict[str, Any]) -> Server:
+def new_server(
+    folder: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    prefix: str | None = None,
+    **sections: dict[str, Any],
+) -> Server:
     """A not-yet-started Server on `backend` (explicit `storage=` sections win), rate limits off and
     the test token as above.
 
@@ -199,9 +230,23 @@ def new_server(folder: Path, backend: str, request: pytest.FixtureRequest, worke
     if backend in S3_BACKENDS and "storage" not in sections:
         s3server = request.getfixturevalue(S3_BACKENDS[backend])
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
-        s3 = {"bucket": s3server.bucket, "prefix": prefix, "endpoint_url": s3server.endpoint,
-              "addressing_style": "path", "connect_timeout_s": 1.0, "read_timeout_s": 5.0}
+        s3 = {
+            "bucket": s3server.bucket,
+            "prefix": prefix,
+            "endpoint_url": s3server.endpoint,
+            "addressing_style": "path",
+            "connect_timeout_s": 1.0,
+            "read_timeout_s": 5.0,
+        }
         sections, token = _defaults({"storage": {"backend": "s3", "s3": s3}} | sections)
-        return Server(folder, write_config(folder, sections), workers=workers, env=AWS_ENV | (env or {}),
-                      token=token, s3=s3server.client(), bucket=s3server.bucket, prefix=prefix + "/")
+        return Server(
+            folder,
+            write_config(folder, sections),
+            workers=workers,
+            env=AWS_ENV | (env or {}),
+            token=token,
+            s3=s3server.client(),
+            bucket=s3server.bucket,
+            prefix=prefix + "/",
+        )
     return local_server(folder, workers, env, **sections)

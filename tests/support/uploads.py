@@ -8,16 +8,23 @@ puzzling 404 on a variant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import httpx
 
 ANY_SUCCESS = (200, 201)  # 201: stored now; 200: the same bytes were stored before
 
 
-def upload(client: httpx.Client, image: bytes | Path, *, expect: int | tuple[int, ...] = ANY_SUCCESS,
-           token: str | None = None, content_type: str | None = None) -> dict[str, Any]:
+def upload(
+    client: httpx.Client,
+    image: bytes | Path,
+    *,
+    expect: int | tuple[int, ...] = ANY_SUCCESS,
+    token: str | None = None,
+    content_type: str | None = None,
+) -> dict[str, Any]:
     """POST `image` (bytes, or a file's) as the raw body; the JSON document, once the status is one of `expect`.
 
     `token` goes in `Authorization: Bearer`; `content_type` is sent only when given (the
@@ -32,8 +39,9 @@ def upload(client: httpx.Client, image: bytes | Path, *, expect: int | tuple[int
     r = client.post("/img", content=data, headers=headers)
     allowed = (expect,) if isinstance(expect, int) else expect
     if r.status_code not in allowed:
-        raise AssertionError(f"POST /img answered {r.status_code}, expected {' or '.join(map(str, allowed))}: "
-                             f"{r.text[:500]}")
+        raise AssertionError(
+            f"POST /img answered {r.status_code}, expected {' or '.join(map(str, allowed))}: {r.text[:500]}"
+        )
     doc: dict[str, Any] = r.json()
     return doc
 

@@ -56,8 +56,8 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """(type, payload) of every chunk of a well-formed PNG."""
     chunks, pos = [], len(PNG_SIGNATURE)
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunks.append((kind, data[pos + 8:pos + 8 + length]))
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunks.append((kind, data[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     return chunks
 
@@ -66,8 +66,9 @@ def png_from_chunks(chunks: list[tuple[bytes, bytes]]) -> bytes:
     return PNG_SIGNATURE + b"".join(png_chunk(kind, payload) for kind, payload in chunks)
 
 
-def png_with_corrupt_idat(size: tuple[int, int] = (200, 40), good_rows: int = 28,
-                          exif_orientation: int | None = None) -> bytes:
+def png_with_corrupt_idat(
+    size: tuple[int, int] = (200, 40), good_rows: int = 28, exif_orientation: int | None = None
+) -> bytes:
     """A PNG whose first `good_rows` rows decode and whose compressed stream then turns to garbage.
 
     Headers and CRCs are valid, so only a full decode finds it: Pillow stops with "broken
@@ -76,9 +77,9 @@ def png_with_corrupt_idat(size: tuple[int, int] = (200, 40), good_rows: int = 28
     """
     w, h = size
     rows = picture(size).tobytes()
-    raw = b"".join(b"\x00" + rows[y * w * 3:(y + 1) * w * 3] for y in range(h))
+    raw = b"".join(b"\x00" + rows[y * w * 3 : (y + 1) * w * 3] for y in range(h))
     compressor = zlib.compressobj(9)
-    good = compressor.compress(raw[:good_rows * (w * 3 + 1)]) + compressor.flush(zlib.Z_FULL_FLUSH)
+    good = compressor.compress(raw[: good_rows * (w * 3 + 1)]) + compressor.flush(zlib.Z_FULL_FLUSH)
     chunks = [(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)), (b"IDAT", good + b"\xff" * 64)]
     if exif_orientation is not None:
         exif = Image.Exif()
@@ -179,8 +180,9 @@ def _gif_blocks(data: bytes) -> tuple[bytes, bytes, list[tuple[int, int]]]:
     return data[:13], data[13:table_end], images
 
 
-def gif_with_frames(screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]],
-                    duration_cs: int = 10) -> bytes:
+def gif_with_frames(
+    screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]], duration_cs: int = 10
+) -> bytes:
     """A GIF with logical screen `screen` and one frame per ((left, top, width, height), colour).
 
     Frames may lie partly or wholly outside the screen, which Pillow's writer never produces:
@@ -195,7 +197,7 @@ def gif_with_frames(screen: tuple[int, int], frames: list[tuple[tuple[int, int, 
         frame.putpalette(palette)
         single = encoded(frame, "GIF", optimize=False)
         header, table, images = _gif_blocks(single)
-        block = bytearray(single[images[0][0]:images[0][1]])
+        block = bytearray(single[images[0][0] : images[0][1]])
         block[1:5] = struct.pack("<HH", left, top)
         body += b"\x21\xf9\x04\x04" + struct.pack("<H", duration_cs) + b"\x00\x00" + block  # disposal 1: keep
     loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
@@ -224,8 +226,14 @@ def seeds() -> dict[str, bytes]:
         "lossless_alpha.webp": encoded(alpha, "WEBP", lossless=True),
         "animated.webp": encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100),
         "still.gif": encoded(photo.quantize(64), "GIF"),
-        "animated.gif": encoded(frames[0].quantize(64), "GIF", save_all=True,
-                                append_images=[f.quantize(64) for f in frames[1:]], duration=100, loop=0),
+        "animated.gif": encoded(
+            frames[0].quantize(64),
+            "GIF",
+            save_all=True,
+            append_images=[f.quantize(64) for f in frames[1:]],
+            duration=100,
+            loop=0,
+        ),
         "photo.avif": encoded(photo, "AVIF", quality=70, speed=10),
         "photo.heic": encoded(photo, "HEIF", quality=70),
         "24bit.bmp": encoded(photo, "BMP"),
@@ -238,15 +246,15 @@ def data_stream(data: bytes) -> tuple[int, int]:
     """The byte range of the compressed pixel data in `data` (a file of an accepted format)."""
     if data.startswith(b"\xff\xd8"):  # JPEG: after the first scan header, up to the end marker
         sos = data.index(b"\xff\xda")
-        return sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0], data.rindex(b"\xff\xd9")
+        return sos + 2 + struct.unpack(">H", data[sos + 2 : sos + 4])[0], data.rindex(b"\xff\xd9")
     if data.startswith(PNG_SIGNATURE):  # the first IDAT's payload
         idat = data.index(b"IDAT")
-        return idat + 4, idat + 4 + struct.unpack(">I", data[idat - 4:idat])[0]
+        return idat + 4, idat + 4 + struct.unpack(">I", data[idat - 4 : idat])[0]
     if data.startswith(b"GIF"):  # from the first image descriptor to the trailer
         return _gif_blocks(data)[2][0][0], len(data) - 1
     if data.startswith(b"RIFF"):  # WebP: the first bitstream chunk's payload
         at = min(i for i in (data.find(b"VP8 "), data.find(b"VP8L")) if i >= 0)
-        return at + 8, at + 8 + struct.unpack("<I", data[at + 4:at + 8])[0]
+        return at + 8, at + 8 + struct.unpack("<I", data[at + 4 : at + 8])[0]
     if data.startswith(b"BM"):  # BMP: from the pixel array's offset to the end
         return struct.unpack("<I", data[10:14])[0], len(data)
     if data[:4] in (b"II*\x00", b"MM\x00*"):  # TIFF: the first strip
@@ -254,7 +262,7 @@ def data_stream(data: bytes) -> tuple[int, int]:
             offset, count = im.tag_v2[273], im.tag_v2[279]  # StripOffsets, StripByteCounts
         return offset[0], offset[0] + count[0]
     mdat = data.index(b"mdat")  # AVIF, HEIC: the media data box
-    return mdat + 4, mdat - 4 + struct.unpack(">I", data[mdat - 4:mdat])[0]
+    return mdat + 4, mdat - 4 + struct.unpack(">I", data[mdat - 4 : mdat])[0]
 
 
 def with_crcs(data: bytes) -> bytes:

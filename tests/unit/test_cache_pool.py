@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
@@ -150,6 +151,7 @@ def test_different_keys_run_separately_and_a_finished_key_runs_again() -> None:
             calls.append(key)
             await asyncio.sleep(0.01)
             return key
+
         return work
 
     async def scenario() -> None:
@@ -214,6 +216,7 @@ def test_cancelling_one_waiter_does_not_cancel_the_shared_work() -> None:
 
 def test_runs_functions_in_worker_threads() -> None:
     """Work runs off the event loop thread, with its arguments, and returns its result."""
+
     async def scenario() -> tuple[int, str]:
         pool = WorkPool(workers=2, max_queue=4, timeout=5)
         try:
@@ -229,6 +232,7 @@ def test_runs_functions_in_worker_threads() -> None:
 
 def test_exceptions_from_the_job_reach_the_caller_and_free_the_slot() -> None:
     """A job that raises gives its exception to the caller, and its slot is released."""
+
     def boom() -> None:
         raise RuntimeError("bad pixels")
 

@@ -13,8 +13,14 @@ from support.corpus import REPO
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env=os.environ | (env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | (env or {}),
+    )
 
 
 def test_check_config_accepts_the_shipped_config() -> None:
@@ -27,8 +33,8 @@ def test_bad_values_stop_serve_naming_the_key(tmp_path: Path) -> None:
     cases = {
         "[limits]\nmax_pixels = -5\n": "limits.max_pixels",
         "[limits]\nmax_pixel = 5\n": "limits.max_pixel",
-        "[variants]\nformats = [\"jpeg\", \"bmp\"]\n": "variants.formats[1]",
-        "[cache]\nmemory_bytes = \"lots\"\n": "cache.memory_bytes",
+        '[variants]\nformats = ["jpeg", "bmp"]\n': "variants.formats[1]",
+        '[cache]\nmemory_bytes = "lots"\n': "cache.memory_bytes",
         "[nonsense]\n": "nonsense",
     }
     for text, key in cases.items():

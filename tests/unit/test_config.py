@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from support.corpus import REPO
-from proxy.configkeys import Declared, declared, nested_tables, reference
 from proxy.config import (
     DEFAULT_PRESETS,
     AuthSettings,
@@ -31,6 +29,8 @@ from proxy.config import (
     load_settings,
     parse_settings,
 )
+from proxy.configkeys import Declared, declared, nested_tables, reference
+from support.corpus import REPO
 
 TOKEN = "a" * 16
 KEYS = list(declared(Settings))
@@ -83,7 +83,12 @@ def test_empty_file_gives_the_dataclass_defaults(tmp_path: Path) -> None:
     assert s.storage.path == tmp_path.resolve() / "data"
     d = VariantSettings()
     assert (s.variants.widths, s.variants.heights, s.variants.dprs, s.variants.qualities, s.variants.formats) == (
-        d.widths, d.heights, d.dprs, d.qualities, d.formats)
+        d.widths,
+        d.heights,
+        d.dprs,
+        d.qualities,
+        d.formats,
+    )
     # Without [variants.presets] the built-in presets apply.
     assert dict(s.variants.presets) == {name: Preset(**p) for name, p in DEFAULT_PRESETS.items()}
     # So every section is its dataclass default; only the data folder is resolved.
@@ -170,8 +175,9 @@ def test_declared_choices_are_enforced(key: Declared) -> None:
     raises_naming(key.dotted, written(key, "nonsense"))
 
 
-def test_relative_storage_path_resolves_next_to_the_config_file(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_storage_path_resolves_next_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """storage.path = "images" means <config folder>/images, whatever the working directory is."""
     conf_dir = tmp_path / "etc" / "proxy"
     conf_dir.mkdir(parents=True)
@@ -212,18 +218,21 @@ def test_unknown_key_is_named_with_its_section() -> None:
     assert "max_pixels" in str(err)
 
 
-@pytest.mark.parametrize(("section", "key", "value"), [
-    ("limits", "max_pixels", 0),
-    ("limits", "max_pixels", -1),
-    ("limits", "max_upload_bytes", 0),
-    ("limits", "max_frames", -3),
-    ("limits", "render_timeout_s", 0),
-    ("limits", "render_timeout_s", -1.5),
-    ("cache", "memory_bytes", -1),
-    ("cache", "meta_entries", 0),
-    ("render", "max_queue", -1),
-    ("server", "port", 70000),
-])
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("limits", "max_pixels", 0),
+        ("limits", "max_pixels", -1),
+        ("limits", "max_upload_bytes", 0),
+        ("limits", "max_frames", -3),
+        ("limits", "render_timeout_s", 0),
+        ("limits", "render_timeout_s", -1.5),
+        ("cache", "memory_bytes", -1),
+        ("cache", "meta_entries", 0),
+        ("render", "max_queue", -1),
+        ("server", "port", 70000),
+    ],
+)
 def test_out_of_range_numbers_are_named(section: str, key: str, value: float) -> None:
     """Zero or negative sizes (and out-of-range ports) stop start-up, naming section.key."""
     raises_naming(f"{section}.{key}", {section: {key: value}})
@@ -234,15 +243,18 @@ def test_zero_width_in_the_allow_list_is_named_by_index() -> None:
     raises_naming("variants.widths[1]", {"variants": {"widths": [320, 0]}})
 
 
-@pytest.mark.parametrize(("section", "key", "value"), [
-    ("limits", "max_pixels", "50000000"),
-    ("limits", "max_pixels", 1.5),
-    ("limits", "max_pixels", True),  # bool is an int subclass in Python; still refused
-    ("limits", "render_timeout_s", "20"),
-    ("server", "host", 8000),
-    ("render", "background", 0xFFFFFF),
-    ("variants", "widths", 320),
-])
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("limits", "max_pixels", "50000000"),
+        ("limits", "max_pixels", 1.5),
+        ("limits", "max_pixels", True),  # bool is an int subclass in Python; still refused
+        ("limits", "render_timeout_s", "20"),
+        ("server", "host", 8000),
+        ("render", "background", 0xFFFFFF),
+        ("variants", "widths", 320),
+    ],
+)
 def test_wrong_types_are_named(section: str, key: str, value: Any) -> None:
     """A value of the wrong type stops start-up, naming section.key."""
     raises_naming(f"{section}.{key}", {section: {key: value}})
@@ -293,8 +305,9 @@ def test_token_names_secrets_and_admins_are_checked() -> None:
     raises_naming("auth.tokens.sh op", {"auth": {"tokens": {"sh op": TOKEN}}})
     for folder_name in ("..", ".", ".tmp-x", "-shop"):  # a name is a folder in the store (refs/<id>/<name>/)
         raises_naming(f"auth.tokens.{folder_name}", {"auth": {"tokens": {folder_name: TOKEN}}})
-    assert "auth.tokens.shop" in str(raises_naming("auth.tokens.blog",
-                                                   {"auth": {"tokens": {"shop": TOKEN, "blog": TOKEN}}}))
+    assert "auth.tokens.shop" in str(
+        raises_naming("auth.tokens.blog", {"auth": {"tokens": {"shop": TOKEN, "blog": TOKEN}}})
+    )
     raises_naming("auth.tokens", {"auth": {"tokens": [TOKEN]}})
     raises_naming("auth.admins", {"auth": {"tokens": {"shop": TOKEN}, "admins": ["ops"]}})
     s = parse_settings({"auth": {"tokens": {"shop": TOKEN, "ops": "b" * 20}, "admins": ["ops"]}}, Path("/srv"))

@@ -38,8 +38,16 @@ def test_outputs_and_inputs_follow_the_flags() -> None:
 def test_every_upload_is_stored_in_a_format_we_render_from() -> None:
     """Re-encodes go to an output format (BMP, TIFF -> PNG; HEIC -> JPEG), so every original renders."""
     stored = {name: FORMATS[name].store_format for name in INPUT_FORMATS}
-    assert stored == {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "heic": "jpeg",
-                      "bmp": "png", "tiff": "png"}
+    assert stored == {
+        "jpeg": "jpeg",
+        "png": "png",
+        "webp": "webp",
+        "gif": "gif",
+        "avif": "avif",
+        "heic": "jpeg",
+        "bmp": "png",
+        "tiff": "png",
+    }
     assert all(FORMATS[target].output for target in stored.values())
 
 
@@ -51,8 +59,14 @@ def test_fallback_is_the_best_format_every_browser_decodes() -> None:
 
 def test_fmt_spellings_cover_outputs_only() -> None:
     """fmt= takes every output's name and alias (jpg), never an upload-only format."""
-    assert OUTPUT_SPELLINGS == {"avif": "avif", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg", "png": "png",
-                                "gif": "gif"}
+    assert OUTPUT_SPELLINGS == {
+        "avif": "avif",
+        "webp": "webp",
+        "jpeg": "jpeg",
+        "jpg": "jpeg",
+        "png": "png",
+        "gif": "gif",
+    }
 
 
 def test_the_facts_the_rest_of_the_code_reads() -> None:
@@ -60,10 +74,19 @@ def test_the_facts_the_rest_of_the_code_reads() -> None:
     assert {n for n in OUTPUT_FORMATS if FORMATS[n].quality} == {"jpeg", "webp", "avif"}
     assert {n for n in OUTPUT_FORMATS if FORMATS[n].animates} == {"webp", "gif"}
     assert {n: FORMATS[n].transparency for n in OUTPUT_FORMATS} == {
-        "avif": "alpha", "webp": "alpha", "jpeg": "none", "png": "alpha", "gif": "binary"}
+        "avif": "alpha",
+        "webp": "alpha",
+        "jpeg": "none",
+        "png": "alpha",
+        "gif": "binary",
+    }
     assert {n: (FORMATS[n].mime, FORMATS[n].extension) for n in OUTPUT_FORMATS} == {
-        "avif": ("image/avif", "avif"), "webp": ("image/webp", "webp"), "jpeg": ("image/jpeg", "jpg"),
-        "png": ("image/png", "png"), "gif": ("image/gif", "gif")}
+        "avif": ("image/avif", "avif"),
+        "webp": ("image/webp", "webp"),
+        "jpeg": ("image/jpeg", "jpg"),
+        "png": ("image/png", "png"),
+        "gif": ("image/gif", "gif"),
+    }
     assert {n for n in FORMATS if FORMATS[n].single_frame} == {"jpeg", "heic", "tiff"}  # previews, collections, pages
 
 

@@ -17,16 +17,19 @@ FIREFOX_OLD = "image/webp,*/*"
 SAFARI_OLD = "image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
 
 
-@pytest.mark.parametrize(("accept", "expected"), [
-    (CHROME, "avif"),
-    ("image/webp,image/avif", "avif"),  # preference is ours, not the header's order
-    ("image/avif;q=0.1,image/webp;q=1", "avif"),  # any non-zero q counts as accepted
-    (FIREFOX_OLD, "webp"),
-    ("image/webp", "webp"),
-    (SAFARI_OLD, "jpeg"),
-    ("image/jpeg", "jpeg"),
-    ("", "jpeg"),
-])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (CHROME, "avif"),
+        ("image/webp,image/avif", "avif"),  # preference is ours, not the header's order
+        ("image/avif;q=0.1,image/webp;q=1", "avif"),  # any non-zero q counts as accepted
+        (FIREFOX_OLD, "webp"),
+        ("image/webp", "webp"),
+        (SAFARI_OLD, "jpeg"),
+        ("image/jpeg", "jpeg"),
+        ("", "jpeg"),
+    ],
+)
 def test_avif_then_webp_then_jpeg(accept: str, expected: str) -> None:
     """AVIF beats WebP beats JPEG for opaque images, whatever the header's order or q weights."""
     assert pick_format(accept, ALL, has_alpha=False) == expected
@@ -40,12 +43,15 @@ def test_png_for_transparent_images_without_a_modern_format() -> None:
     assert pick_format(CHROME, ALL, has_alpha=True) == "avif"
 
 
-@pytest.mark.parametrize(("size", "alpha", "expected"), [
-    ((193, 31237), False, "avif"),  # AVIF holds 32768 a side: WebP (16383) would not be needed anyway
-    ((193, 40000), False, "jpeg"),  # past AVIF and WebP: the next format that holds it
-    ((193, 40000), True, "png"),  # ... and keeps the alpha
-    ((16383, 100), False, "avif"),
-])
+@pytest.mark.parametrize(
+    ("size", "alpha", "expected"),
+    [
+        ((193, 31237), False, "avif"),  # AVIF holds 32768 a side: WebP (16383) would not be needed anyway
+        ((193, 40000), False, "jpeg"),  # past AVIF and WebP: the next format that holds it
+        ((193, 40000), True, "png"),  # ... and keeps the alpha
+        ((16383, 100), False, "avif"),
+    ],
+)
 def test_formats_that_cannot_hold_the_output_are_skipped(size: tuple[int, int], alpha: bool, expected: str) -> None:
     assert pick_format(CHROME, ALL, has_alpha=alpha, size=size) == expected
 
@@ -56,14 +62,17 @@ def test_webp_falls_back_for_an_output_taller_than_it_holds() -> None:
     assert pick_format(FIREFOX_OLD, (*ALL, "gif"), has_alpha=False, animated=True, size=(100, 20000)) == "gif"
 
 
-@pytest.mark.parametrize(("accept", "expected"), [
-    ("image/avif;q=0,image/webp", "webp"),
-    ("image/avif;q=0.0,image/webp;q=0.000,*/*", "jpeg"),
-    ("image/avif; q=0, image/webp; q=0.00", "jpeg"),
-    ("image/avif;q = 0,image/webp", "webp"),
-    ("image/avif;level=1;q=0,image/webp", "webp"),  # q after another parameter
-    (CHROME.replace("image/avif", "image/avif;q=0"), "webp"),
-])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("image/avif;q=0,image/webp", "webp"),
+        ("image/avif;q=0.0,image/webp;q=0.000,*/*", "jpeg"),
+        ("image/avif; q=0, image/webp; q=0.00", "jpeg"),
+        ("image/avif;q = 0,image/webp", "webp"),
+        ("image/avif;level=1;q=0,image/webp", "webp"),  # q after another parameter
+        (CHROME.replace("image/avif", "image/avif;q=0"), "webp"),
+    ],
+)
 def test_q_zero_refuses_a_type(accept: str, expected: str) -> None:
     """q=0 (in any spelling) means 'not acceptable', so that type is never chosen."""
     assert pick_format(accept, ALL, has_alpha=False) == expected
@@ -100,25 +109,36 @@ def test_transparency_never_falls_back_to_a_palette_gif() -> None:
     assert pick_format(SAFARI_OLD, ("jpeg", "png", "gif"), has_alpha=True) == "png"
 
 
-@pytest.mark.parametrize(("accept", "allowed", "has_alpha", "expected"), [
-    (CHROME, ALL + ("gif",), False, "webp"),  # AVIF would be a still: WebP keeps the frames
-    (CHROME, ALL + ("gif",), True, "webp"),
-    ("image/avif", ALL + ("gif",), False, "gif"),
-    (SAFARI_OLD, ALL + ("gif",), True, "gif"),  # the frames matter more than partial alpha
-    (SAFARI_OLD, ALL, False, "jpeg"),  # nothing animates: a still, as for any image
-    (SAFARI_OLD, ALL, True, "png"),
-    (CHROME, ("avif", "jpeg", "gif"), False, "gif"),
-    (CHROME, ("avif", "jpeg"), False, "avif"),
-])
-def test_animations_prefer_formats_that_keep_their_frames(accept: str, allowed: tuple[str, ...], has_alpha: bool,
-                                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("accept", "allowed", "has_alpha", "expected"),
+    [
+        (CHROME, ALL + ("gif",), False, "webp"),  # AVIF would be a still: WebP keeps the frames
+        (CHROME, ALL + ("gif",), True, "webp"),
+        ("image/avif", ALL + ("gif",), False, "gif"),
+        (SAFARI_OLD, ALL + ("gif",), True, "gif"),  # the frames matter more than partial alpha
+        (SAFARI_OLD, ALL, False, "jpeg"),  # nothing animates: a still, as for any image
+        (SAFARI_OLD, ALL, True, "png"),
+        (CHROME, ("avif", "jpeg", "gif"), False, "gif"),
+        (CHROME, ("avif", "jpeg"), False, "avif"),
+    ],
+)
+def test_animations_prefer_formats_that_keep_their_frames(
+    accept: str, allowed: tuple[str, ...], has_alpha: bool, expected: str
+) -> None:
     """WebP when accepted, then GIF; a still (AVIF, PNG, JPEG) only when no allowed format animates."""
     assert pick_format(accept, allowed, has_alpha, animated=True) == expected
 
 
-@pytest.mark.parametrize("accept", [
-    "IMAGE/AVIF", "Image/Avif,Image/WebP", "  image/avif  ,image/webp", "image/avif\t,*/*", "image/avif ; Q=0.5",
-])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "IMAGE/AVIF",
+        "Image/Avif,Image/WebP",
+        "  image/avif  ,image/webp",
+        "image/avif\t,*/*",
+        "image/avif ; Q=0.5",
+    ],
+)
 def test_case_and_whitespace_do_not_matter(accept: str) -> None:
     """Media types compare case-insensitively and surrounding whitespace is ignored."""
     assert pick_format(accept, ALL, has_alpha=False) == "avif"

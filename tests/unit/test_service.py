@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from proxy import keys
 from proxy.config import Settings
@@ -23,8 +24,16 @@ from support.wild import encoded, picture
 
 T = TypeVar("T")
 CLAIM = Claim("app")
-FIELDS = {"id": "0" * 32, "width": 640, "height": 400, "format": "jpeg", "bytes": 1, "frames": 1,
-          "has_alpha": False, "created": 1.5}
+FIELDS = {
+    "id": "0" * 32,
+    "width": 640,
+    "height": 400,
+    "format": "jpeg",
+    "bytes": 1,
+    "frames": 1,
+    "has_alpha": False,
+    "created": 1.5,
+}
 
 
 class CountingPool(WorkPool):

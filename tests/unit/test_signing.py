@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.signing import SIGNATURE_PARAM, canonical_message, escape, sign_url, signature, verify
 from proxy.params import KNOWN_PARAMS, BadParameter, normalize_params
+from proxy.signing import SIGNATURE_PARAM, canonical_message, escape, sign_url, signature, verify
 from support.corpus import REPO
 
 IMAGE = "0123456789abcdef0123456789abcdef"
@@ -36,8 +36,10 @@ def hmac_b64(key: str, message: bytes) -> str:
 
 
 def test_the_message_is_the_id_and_the_canonical_parameters_sorted() -> None:
-    assert canonical_message(IMAGE, [("w", "400"), ("fmt", "webp"), ("q", "80")]) == \
-        f"{IMAGE}?fmt=webp&q=80&w=400".encode()
+    assert (
+        canonical_message(IMAGE, [("w", "400"), ("fmt", "webp"), ("q", "80")])
+        == f"{IMAGE}?fmt=webp&q=80&w=400".encode()
+    )
     assert canonical_message(IMAGE, []) == f"{IMAGE}?".encode()
 
 
@@ -96,24 +98,30 @@ def test_the_signature_is_hmac_sha256_of_the_message() -> None:
     assert signature(KEY, IMAGE, QUERY) == hmac_b64(KEY, f"{IMAGE}?fmt=webp&w=400".encode())
 
 
-@pytest.mark.parametrize("spelling", [
-    [("fmt", "webp"), ("w", "400")],  # another order
-    [("width", "400"), ("format", "webp")],  # aliases
-    [("f", "webp"), ("W", "400")],  # the short alias, a name in capitals
-    [("w", " 400 "), ("fmt", "webp")],  # values are trimmed like the service trims them
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        [("fmt", "webp"), ("w", "400")],  # another order
+        [("width", "400"), ("format", "webp")],  # aliases
+        [("f", "webp"), ("W", "400")],  # the short alias, a name in capitals
+        [("w", " 400 "), ("fmt", "webp")],  # values are trimmed like the service trims them
+    ],
+)
 def test_aliases_and_order_give_the_same_signature(spelling: list[tuple[str, str]]) -> None:
     assert signature(KEY, IMAGE, spelling) == signature(KEY, IMAGE, QUERY)
 
 
-@pytest.mark.parametrize(("image", "query"), [
-    (IMAGE, [("w", "480"), ("fmt", "webp")]),  # another width
-    (IMAGE, [("w", "400"), ("fmt", "avif")]),  # another format
-    (IMAGE, [("w", "400"), ("fmt", "webp"), ("q", "90")]),  # one parameter more
-    (IMAGE, [("w", "400")]),  # one parameter less
-    (IMAGE, [("h", "400"), ("fmt", "webp")]),  # the same value under another name
-    ("f" * 32, QUERY),  # another image
-])
+@pytest.mark.parametrize(
+    ("image", "query"),
+    [
+        (IMAGE, [("w", "480"), ("fmt", "webp")]),  # another width
+        (IMAGE, [("w", "400"), ("fmt", "avif")]),  # another format
+        (IMAGE, [("w", "400"), ("fmt", "webp"), ("q", "90")]),  # one parameter more
+        (IMAGE, [("w", "400")]),  # one parameter less
+        (IMAGE, [("h", "400"), ("fmt", "webp")]),  # the same value under another name
+        ("f" * 32, QUERY),  # another image
+    ],
+)
 def test_any_change_to_the_request_breaks_the_signature(image: str, query: list[tuple[str, str]]) -> None:
     given = signature(KEY, IMAGE, QUERY)
     assert signature(KEY, image, query) != given
@@ -147,12 +155,15 @@ def signed_parts(url: str) -> tuple[str, list[tuple[str, str]], str]:
     return parts.path, others, signatures[0]
 
 
-@pytest.mark.parametrize("url", [
-    f"https://img.example.com/img/{IMAGE}?w=400&fmt=webp",
-    f"http://127.0.0.1:8000/img/{IMAGE}?w=400&fmt=webp",
-    f"/img/{IMAGE}?w=400&fmt=webp",
-    f"https://cdn.example.com/assets/img/{IMAGE}?w=400&fmt=webp",  # under a path prefix
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://img.example.com/img/{IMAGE}?w=400&fmt=webp",
+        f"http://127.0.0.1:8000/img/{IMAGE}?w=400&fmt=webp",
+        f"/img/{IMAGE}?w=400&fmt=webp",
+        f"https://cdn.example.com/assets/img/{IMAGE}?w=400&fmt=webp",  # under a path prefix
+    ],
+)
 def test_sign_url_appends_the_signature_and_keeps_the_rest(url: str) -> None:
     signed = sign_url(url, KEY)
     assert signed == f"{url}&{SIGNATURE_PARAM}={signature(KEY, IMAGE, QUERY)}"
@@ -176,13 +187,16 @@ def test_sign_url_without_parameters_and_over_an_old_signature() -> None:
     assert resigned == sign_url(f"/img/{IMAGE}?w=400&fmt=webp", KEY)
 
 
-@pytest.mark.parametrize("url", [
-    f"https://img.example.com/images/{IMAGE}?w=400",
-    f"https://img.example.com/{IMAGE}?w=400",
-    "https://img.example.com/",
-    "/img",
-    "",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://img.example.com/images/{IMAGE}?w=400",
+        f"https://img.example.com/{IMAGE}?w=400",
+        "https://img.example.com/",
+        "/img",
+        "",
+    ],
+)
 def test_sign_url_refuses_urls_that_are_not_image_urls(url: str) -> None:
     with pytest.raises(BadParameter, match="not an image URL"):
         sign_url(url, KEY)

@@ -30,22 +30,25 @@ def test_plain_width() -> None:
     assert q("w=320") == VariantRequest(w=320, h=None, fit="inside", fmt=None, q=None)
 
 
-@pytest.mark.parametrize(("alias", "canonical"), [
-    ("width=320", "w=320"),
-    ("W=320", "w=320"),
-    ("height=240", "h=240"),
-    ("format=webp", "fmt=webp"),
-    ("f=webp", "fmt=webp"),
-    ("fmt=jpg", "fmt=jpeg"),
-    ("fmt=JPG", "fmt=jpeg"),
-    ("w=320&quality=75", "w=320&q=75"),
-    ("preset=small", "p=small"),
-    ("w=320&h=240&fit=contain", "w=320&h=240&fit=inside"),
-    ("w=320&h=240&fit=max", "w=320&h=240&fit=inside"),
-    ("w=320&h=240&fit=crop", "w=320&h=240&fit=cover"),
-    ("w=320&h=240&fit=fill", "w=320&h=240&fit=cover"),
-    ("w=320&dpr=2x", "w=320&dpr=2"),
-])
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [
+        ("width=320", "w=320"),
+        ("W=320", "w=320"),
+        ("height=240", "h=240"),
+        ("format=webp", "fmt=webp"),
+        ("f=webp", "fmt=webp"),
+        ("fmt=jpg", "fmt=jpeg"),
+        ("fmt=JPG", "fmt=jpeg"),
+        ("w=320&quality=75", "w=320&q=75"),
+        ("preset=small", "p=small"),
+        ("w=320&h=240&fit=contain", "w=320&h=240&fit=inside"),
+        ("w=320&h=240&fit=max", "w=320&h=240&fit=inside"),
+        ("w=320&h=240&fit=crop", "w=320&h=240&fit=cover"),
+        ("w=320&h=240&fit=fill", "w=320&h=240&fit=cover"),
+        ("w=320&dpr=2x", "w=320&dpr=2"),
+    ],
+)
 def test_aliases_fold_to_the_canonical_request(alias: str, canonical: str) -> None:
     """Every alias parses to exactly the request its canonical spelling gives."""
     assert q(alias) == q(canonical)
@@ -71,11 +74,14 @@ def test_duplicate_parameters_are_refused(query: str) -> None:
     assert "more than once" in bad(query)
 
 
-@pytest.mark.parametrize(("query", "allowed"), [
-    ("w=321", V.widths),
-    ("h=1000", V.heights),
-    ("w=320&q=81", V.qualities),
-])
+@pytest.mark.parametrize(
+    ("query", "allowed"),
+    [
+        ("w=321", V.widths),
+        ("h=1000", V.heights),
+        ("w=320&q=81", V.qualities),
+    ],
+)
 def test_off_list_numbers_are_refused_listing_the_allowed_values(query: str, allowed: tuple[int, ...]) -> None:
     """With snap = "off", sizes and qualities outside the allow-list are refused; the message lists
     every allowed value."""
@@ -150,20 +156,23 @@ def test_no_size_means_the_largest_allowed_box() -> None:
 # --------------------------------------------------------------------------- snapping (variants.snap = "up")
 
 
-@pytest.mark.parametrize(("query", "served"), [
-    ("w=48", "w=64"),          # Next.js's 48 px avatar: the smallest allowed width at or above it
-    ("w=384", "w=400"),
-    ("w=750", "w=800"),
-    ("w=828", "w=960"),
-    ("w=3840", "w=2048"),      # past the list: the largest allowed width
-    ("w=6016", "w=2048"),      # unpic's widest breakpoint
-    ("h=267", "h=320"),        # <NuxtImg width=400 height=267> sends h=267
-    ("w=750&dpr=2", "w=800&dpr=2"),  # the width snaps first, then the density multiplies it
-    ("w=320&q=78", "w=320&q=80"),    # q: the nearest allowed quality
-    ("w=320&q=77", "w=320&q=75"),
-    ("w=320&q=100", "w=320&q=90"),
-    ("w=320&q=45", "w=320&q=50"),    # a tie goes to the higher quality
-])
+@pytest.mark.parametrize(
+    ("query", "served"),
+    [
+        ("w=48", "w=64"),  # Next.js's 48 px avatar: the smallest allowed width at or above it
+        ("w=384", "w=400"),
+        ("w=750", "w=800"),
+        ("w=828", "w=960"),
+        ("w=3840", "w=2048"),  # past the list: the largest allowed width
+        ("w=6016", "w=2048"),  # unpic's widest breakpoint
+        ("h=267", "h=320"),  # <NuxtImg width=400 height=267> sends h=267
+        ("w=750&dpr=2", "w=800&dpr=2"),  # the width snaps first, then the density multiplies it
+        ("w=320&q=78", "w=320&q=80"),  # q: the nearest allowed quality
+        ("w=320&q=77", "w=320&q=75"),
+        ("w=320&q=100", "w=320&q=90"),
+        ("w=320&q=45", "w=320&q=50"),  # a tie goes to the higher quality
+    ],
+)
 def test_off_list_values_are_served_as_the_allowed_value_they_snap_to(query: str, served: str) -> None:
     """A snapped request is the very request for the allowed value, so both share one variant key."""
     assert q(query) == q(served)
@@ -177,8 +186,10 @@ def test_values_outside_any_size_or_quality_are_still_refused(query: str) -> Non
 
 def test_presets_off_the_lists_snap_like_requests() -> None:
     """With Next.js's widths the built-in presets start and snap: small 320 -> 384, large 1600 -> 1920."""
-    next_widths = parse_settings({"variants": {"widths": [640, 750, 828, 1080, 1200, 1920, 2048, 3840, 16, 32,
-                                                          48, 64, 96, 128, 256, 384]}}, Path("/srv")).variants
+    next_widths = parse_settings(
+        {"variants": {"widths": [640, 750, 828, 1080, 1200, 1920, 2048, 3840, 16, 32, 48, 64, 96, 128, 256, 384]}},
+        Path("/srv"),
+    ).variants
     assert q("p=small", next_widths) == q("w=384", next_widths) == VariantRequest(384, None, "inside", None, None)
     assert q("p=large", next_widths).w == 1920
     assert q("p=thumb", next_widths) == VariantRequest(256, 160, "cover", None, None)
@@ -187,8 +198,9 @@ def test_presets_off_the_lists_snap_like_requests() -> None:
 def test_signed_requests_do_not_snap() -> None:
     """A signed URL renders exactly what was signed (within the hard caps), never a snapped size."""
     security = parse_settings({}, Path("/srv")).security
-    assert parse_query([("w", "750"), ("q", "78")], V, security) == VariantRequest(750, None, "inside", None, 78,
-                                                                                   security.max_pixels)
+    assert parse_query([("w", "750"), ("q", "78")], V, security) == VariantRequest(
+        750, None, "inside", None, 78, security.max_pixels
+    )
 
 
 def test_values_are_trimmed() -> None:
@@ -333,8 +345,15 @@ def test_cover_with_own_aspect_shares_the_resize_key() -> None:
 
 def test_different_outputs_get_different_keys() -> None:
     """Keys only collapse for identical output: other sizes, fits, formats or qualities differ."""
-    keys = {key("w=800"), key("w=640"), key("w=400&h=400"), key("w=400&h=400&fit=cover"),
-            key("w=800&fmt=jpeg"), key("w=800&fmt=avif"), key("w=800&q=60")}
+    keys = {
+        key("w=800"),
+        key("w=640"),
+        key("w=400&h=400"),
+        key("w=400&h=400&fit=cover"),
+        key("w=800&fmt=jpeg"),
+        key("w=800&fmt=avif"),
+        key("w=800&q=60"),
+    }
     assert len(keys) == 7
 
 

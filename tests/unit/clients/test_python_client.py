@@ -31,8 +31,10 @@ def test_url_keeps_the_parameters_and_signs_with_the_servers_code() -> None:
 def test_srcset_stops_at_the_originals_width_with_its_true_descriptor() -> None:
     urls = ImageUrls("https://i.test", widths=(320, 640, 1280))
     base = f"https://i.test/img/{IMAGE}"
-    assert urls.srcset(IMAGE, "webp", width=800) == f"{base}?w=320&fmt=webp 320w, {base}?w=640&fmt=webp 640w, " \
-                                                    f"{base}?w=1280&fmt=webp 800w"
+    assert (
+        urls.srcset(IMAGE, "webp", width=800) == f"{base}?w=320&fmt=webp 320w, {base}?w=640&fmt=webp 640w, "
+        f"{base}?w=1280&fmt=webp 800w"
+    )
     assert urls.srcset(IMAGE) == f"{base}?w=320 320w, {base}?w=640 640w, {base}?w=1280 1280w"
 
 
@@ -47,26 +49,44 @@ def test_picture_is_the_expected_html() -> None:
         f'  <img src="{base}?w=640&amp;fmt=jpeg" srcset="{base}?w=320&amp;fmt=jpeg 320w, '
         f'{base}?w=640&amp;fmt=jpeg 640w" sizes="(max-width: 600px) 100vw, 50vw" width="1800" height="1200" '
         'alt="Ada &quot;A.&quot;" loading="lazy" decoding="async">\n'
-        "</picture>")
+        "</picture>"
+    )
 
 
 def test_the_client_imports_with_httpx_alone(tmp_path: Path) -> None:
     """In a fresh interpreter where Pillow, boto3, starlette and the server's proxy package cannot be
     imported, the client and its signing still work."""
-    code = ("import sys\n"
-            "for name in ('PIL', 'boto3', 'botocore', 'starlette', 'uvicorn', 'proxy'): sys.modules[name] = None\n"
-            f"sys.path.insert(0, {str(CLIENT)!r})\n"
-            "from resize_proxy_client import AsyncClient, Client, ImageUrls\n"
-            f"print(ImageUrls('https://i.test', signing_key={KEY!r}).url({IMAGE!r}, w=400))\n")
+    code = (
+        "import sys\n"
+        "for name in ('PIL', 'boto3', 'botocore', 'starlette', 'uvicorn', 'proxy'): sys.modules[name] = None\n"
+        f"sys.path.insert(0, {str(CLIENT)!r})\n"
+        "from resize_proxy_client import AsyncClient, Client, ImageUrls\n"
+        f"print(ImageUrls('https://i.test', signing_key={KEY!r}).url({IMAGE!r}, w=400))\n"
+    )
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "&s=" in done.stdout
 
 
 def test_the_wheel_requires_httpx_only_and_carries_the_shared_modules_as_files(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(CLIENT)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(CLIENT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("resize_proxy_client-*.whl")
     with zipfile.ZipFile(wheel) as z:

@@ -24,8 +24,17 @@ def sent(app: Response) -> list[Message]:
     async def send(message: Message) -> None:
         messages.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-             "scheme": "http", "path": "/img/x", "raw_path": b"/img/x", "query_string": b"", "headers": []}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/img/x",
+        "raw_path": b"/img/x",
+        "query_string": b"",
+        "headers": [],
+    }
     asyncio.run(app(scope, receive, send))
     return messages
 

@@ -17,8 +17,20 @@ def test_a_bearer_token_names_its_holder_and_whether_it_is_an_admin() -> None:
     assert token_holder(f"bearer  {OPS} ", AUTH) == Identity("ops", admin=True)  # scheme case, stray spaces
 
 
-@pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", f"Basic {SHOP}", f"Token {SHOP}", f"Bearer {SHOP[:-1]}",
-                                    f"Bearer {SHOP}x", f"Bearer {SHOP} {OPS}", SHOP])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "Bearer",
+        "Bearer ",
+        f"Basic {SHOP}",
+        f"Token {SHOP}",
+        f"Bearer {SHOP[:-1]}",
+        f"Bearer {SHOP}x",
+        f"Bearer {SHOP} {OPS}",
+        SHOP,
+    ],
+)
 def test_anything_but_a_configured_bearer_token_names_nobody(header: str) -> None:
     assert token_holder(header, AUTH) is None
 

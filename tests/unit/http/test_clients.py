@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from proxy.config import ServerSettings
-from proxy.http.clients import (MEMO_HEADER, UNKNOWN, RealClient, address, client_hop, forwarded_hops,
-                                 x_forwarded_hops)
+from proxy.http.clients import MEMO_HEADER, UNKNOWN, RealClient, address, client_hop, forwarded_hops, x_forwarded_hops
 
 PROXIES = ipaddress.ip_network("10.0.0.0/8")
 
@@ -23,22 +22,27 @@ def trusted(ip: Any) -> bool:
     return ip in PROXIES
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("192.0.2.7", "192.0.2.7"),
-    (" 192.0.2.7 ", "192.0.2.7"),
-    ("192.0.2.7:4711", "192.0.2.7"),
-    ("2001:db8::7", "2001:db8::7"),
-    ("[2001:db8::7]", "2001:db8::7"),
-    ("[2001:db8::7]:4711", "2001:db8::7"),
-    ("::ffff:127.0.0.1", "127.0.0.1"),  # IPv4-mapped: the IPv4 address it is
-    ("[::ffff:10.1.2.3]:80", "10.1.2.3"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        (" 192.0.2.7 ", "192.0.2.7"),
+        ("192.0.2.7:4711", "192.0.2.7"),
+        ("2001:db8::7", "2001:db8::7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("[2001:db8::7]:4711", "2001:db8::7"),
+        ("::ffff:127.0.0.1", "127.0.0.1"),  # IPv4-mapped: the IPv4 address it is
+        ("[::ffff:10.1.2.3]:80", "10.1.2.3"),
+    ],
+)
 def test_addresses_in_the_forms_proxies_write(text: str, expected: str) -> None:
     assert str(address(text)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "unknown", "_hidden", "_SEVKISEK", "[2001:db8::7", "example.com",
-                                  "300.1.2.3", "1.2.3.4.5", "; drop table"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "unknown", "_hidden", "_SEVKISEK", "[2001:db8::7", "example.com", "300.1.2.3", "1.2.3.4.5", "; drop table"],
+)
 def test_anything_else_is_no_address(text: str) -> None:
     assert address(text) is None
 
@@ -58,16 +62,19 @@ def test_x_forwarded_for_entries_share_the_one_proto() -> None:
     assert x_forwarded_hops("", "https") == []
 
 
-@pytest.mark.parametrize(("hops", "client"), [
-    (["203.0.113.9"], "203.0.113.9"),
-    (["203.0.113.9", "10.0.0.2"], "203.0.113.9"),  # past the trusted hop
-    (["127.0.0.1", "203.0.113.9", "10.0.0.2"], "203.0.113.9"),  # what the client itself wrote is not believed
-    (["10.0.0.5", "10.0.0.2"], "10.0.0.5"),  # all trusted: a client inside the trusted network
-    (["203.0.113.9", "unknown"], None),  # a trusted hop that knew no client
-    (["garbage", "10.0.0.2"], None),
-    (["garbage", "203.0.113.9"], "203.0.113.9"),  # left of the client is the client's own word: never read
-    ([], None),
-])
+@pytest.mark.parametrize(
+    ("hops", "client"),
+    [
+        (["203.0.113.9"], "203.0.113.9"),
+        (["203.0.113.9", "10.0.0.2"], "203.0.113.9"),  # past the trusted hop
+        (["127.0.0.1", "203.0.113.9", "10.0.0.2"], "203.0.113.9"),  # what the client itself wrote is not believed
+        (["10.0.0.5", "10.0.0.2"], "10.0.0.5"),  # all trusted: a client inside the trusted network
+        (["203.0.113.9", "unknown"], None),  # a trusted hop that knew no client
+        (["garbage", "10.0.0.2"], None),
+        (["garbage", "203.0.113.9"], "203.0.113.9"),  # left of the client is the client's own word: never read
+        ([], None),
+    ],
+)
 def test_the_client_is_the_rightmost_untrusted_hop(hops: list[str], client: str | None) -> None:
     found = client_hop([(hop, "https") for hop in hops], trusted)
     assert (str(found[0]) if found else None) == client
@@ -86,8 +93,12 @@ def run(scope: dict[str, Any], **server: Any) -> dict[str, Any]:
 
 def http(peer: str, *headers: tuple[str, str]) -> dict[str, Any]:
     """An HTTP scope from `peer`; header names lowercase, as ASGI servers pass them."""
-    return {"type": "http", "client": (peer, 50000), "scheme": "http",
-            "headers": [(name.encode(), value.encode()) for name, value in headers]}
+    return {
+        "type": "http",
+        "client": (peer, 50000),
+        "scheme": "http",
+        "headers": [(name.encode(), value.encode()) for name, value in headers],
+    }
 
 
 def test_without_trusted_proxies_forwarding_headers_are_never_read() -> None:
@@ -96,20 +107,26 @@ def test_without_trusted_proxies_forwarding_headers_are_never_read() -> None:
 
 
 def test_a_trusted_proxy_names_the_client_and_its_scheme() -> None:
-    scope = run(http("10.0.0.2", ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")),
-                trusted_proxies=("10.0.0.0/8",))
+    scope = run(
+        http("10.0.0.2", ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")),
+        trusted_proxies=("10.0.0.0/8",),
+    )
     assert scope["client"] == ("203.0.113.9", 0) and scope["scheme"] == "https"
 
 
 def test_several_x_forwarded_for_headers_read_as_one_list() -> None:
-    scope = run(http("10.0.0.2", ("x-forwarded-for", "198.51.100.1"), ("x-forwarded-for", "203.0.113.9, 10.0.0.3")),
-                trusted_proxies=("10.0.0.0/8",))
+    scope = run(
+        http("10.0.0.2", ("x-forwarded-for", "198.51.100.1"), ("x-forwarded-for", "203.0.113.9, 10.0.0.3")),
+        trusted_proxies=("10.0.0.0/8",),
+    )
     assert scope["client"] == ("203.0.113.9", 0)
 
 
 def test_an_untrusted_peer_is_the_client_whatever_it_claims() -> None:
-    scope = run(http("203.0.113.50", ("x-forwarded-for", "10.0.0.9"), ("forwarded", "for=10.0.0.9")),
-                trusted_proxies=("10.0.0.0/8",))
+    scope = run(
+        http("203.0.113.50", ("x-forwarded-for", "10.0.0.9"), ("forwarded", "for=10.0.0.9")),
+        trusted_proxies=("10.0.0.0/8",),
+    )
     assert scope["client"] == ("203.0.113.50", 50000) and UNKNOWN not in scope
 
 
@@ -124,14 +141,19 @@ def test_only_the_configured_header_is_read() -> None:
     assert run(dict(both), trusted_proxies=("10.0.0.0/8",))["client"] == ("203.0.113.9", 0)
     forwarded = run(dict(both), trusted_proxies=("10.0.0.0/8",), forwarded_header="forwarded")
     assert forwarded["client"] == ("198.51.100.7", 0) and forwarded["scheme"] == "https"
-    only_xff = run(http("10.0.0.2", ("x-forwarded-for", "203.0.113.9")), trusted_proxies=("10.0.0.0/8",),
-                   forwarded_header="forwarded")
+    only_xff = run(
+        http("10.0.0.2", ("x-forwarded-for", "203.0.113.9")),
+        trusted_proxies=("10.0.0.0/8",),
+        forwarded_header="forwarded",
+    )
     assert only_xff[UNKNOWN] is True
 
 
 def test_a_scheme_other_than_http_or_https_is_ignored() -> None:
-    scope = run(http("10.0.0.2", ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "javascript")),
-                trusted_proxies=("10.0.0.0/8",))
+    scope = run(
+        http("10.0.0.2", ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "javascript")),
+        trusted_proxies=("10.0.0.0/8",),
+    )
     assert scope["scheme"] == "http"
 
 

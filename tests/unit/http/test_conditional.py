@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.http.errors import ApiError
 from proxy.http.conditional import byte_range
+from proxy.http.errors import ApiError
 
 
 def test_byte_ranges_follow_rfc_9110() -> None:

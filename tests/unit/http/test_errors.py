@@ -15,7 +15,6 @@ from prometheus_client import REGISTRY
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from support.corpus import REPO
 from proxy.app import create_app
 from proxy.config import parse_settings
 from proxy.http import errors
@@ -27,6 +26,7 @@ from proxy.service import NotFound
 from proxy.storage import StorageError
 from proxy.variants import BadParameter
 from proxy.workpool import Overloaded, WorkTimeout
+from support.corpus import REPO
 
 
 class BucketGone(StorageError):
@@ -35,8 +35,13 @@ class BucketGone(StorageError):
 
 # exception, status, code, detail (None: the exception's message), headers beyond the API headers
 CASES: list[tuple[Exception, int, str, str | None, dict[str, str]]] = [
-    (ApiError(401, "unauthorized", "token please", {"www-authenticate": "Bearer"}), 401, "unauthorized", None,
-     {"www-authenticate": "Bearer"}),
+    (
+        ApiError(401, "unauthorized", "token please", {"www-authenticate": "Bearer"}),
+        401,
+        "unauthorized",
+        None,
+        {"www-authenticate": "Bearer"},
+    ),
     (BadParameter("w=13 is not allowed"), 400, "bad_parameter", None, {}),
     (NotFound("0" * 32), 404, "not_found", "no image with that id", {}),
     (UnsupportedFormat("not an image"), 415, "unsupported_format", None, {}),
@@ -49,13 +54,28 @@ CASES: list[tuple[Exception, int, str, str | None, dict[str, str]]] = [
     (FetchRefused("not a URL", 400), 400, "fetch_refused", None, {}),
     (FetchTooLarge("remote body too large"), 413, "payload_too_large", None, {}),
     (FetchFailed("remote answered 500"), 422, "fetch_failed", None, {}),
-    (Overloaded("16 waiting"), 503, "overloaded", "too many renders in progress (16 waiting); retry shortly",
-     {"retry-after": "1"}),
+    (
+        Overloaded("16 waiting"),
+        503,
+        "overloaded",
+        "too many renders in progress (16 waiting); retry shortly",
+        {"retry-after": "1"},
+    ),
     (WorkTimeout("over 20 s"), 503, "render_timeout", None, {"retry-after": "5"}),
-    (StorageError("connect timeout"), 503, "storage_unavailable", "the image store did not answer; retry shortly",
-     {"retry-after": "5"}),
-    (BucketGone("no such bucket"), 503, "storage_unavailable", "the image store did not answer; retry shortly",
-     {"retry-after": "5"}),
+    (
+        StorageError("connect timeout"),
+        503,
+        "storage_unavailable",
+        "the image store did not answer; retry shortly",
+        {"retry-after": "5"},
+    ),
+    (
+        BucketGone("no such bucket"),
+        503,
+        "storage_unavailable",
+        "the image store did not answer; retry shortly",
+        {"retry-after": "5"},
+    ),
     (HTTPException(404), 404, "not_found", "Not Found", {}),
     (HTTPException(405), 405, "method_not_allowed", "Method Not Allowed", {}),
     (RuntimeError("a bug"), 500, "internal_error", "unexpected server error", {}),
@@ -70,8 +90,9 @@ def answered(exc: Exception, method: str = "GET", path: str = "/img/" + "0" * 32
 
 
 @pytest.mark.parametrize(("exc", "status", "code", "detail", "extra"), CASES, ids=[type(c[0]).__name__ for c in CASES])
-def test_each_exception_answers_its_status_code_detail_and_headers(exc: Exception, status: int, code: str,
-                                                                   detail: str | None, extra: dict[str, str]) -> None:
+def test_each_exception_answers_its_status_code_detail_and_headers(
+    exc: Exception, status: int, code: str, detail: str | None, extra: dict[str, str]
+) -> None:
     got_status, body, headers = answered(exc)
     assert (got_status, body) == (status, {"error": code, "detail": detail or str(exc)})
     assert headers["cache-control"] == ("public, max-age=10" if status in (400, 404) else "no-store")
@@ -81,8 +102,11 @@ def test_each_exception_answers_its_status_code_detail_and_headers(exc: Exceptio
 
 def test_the_readme_error_table_lists_every_answer() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = {(int(status), code) for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", readme, re.M)
-             for code in re.findall(r"`([a-z_]+)`", codes)}
+    table = {
+        (int(status), code)
+        for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", readme, re.M)
+        for code in re.findall(r"`([a-z_]+)`", codes)
+    }
     assert {(status, code) for _, status, code, _, _ in CASES} <= table
 
 

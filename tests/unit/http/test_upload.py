@@ -18,8 +18,10 @@ def test_keys_are_read_quoted_as_the_draft_writes_them_or_bare() -> None:
     assert parse_idempotency_key(["k" * MAX_KEY_LENGTH]) == "k" * MAX_KEY_LENGTH
 
 
-@pytest.mark.parametrize("values", [[""], ['""'], ["a b"], ['"open'], ['"bad \\x escape"'], ["é"],
-                                    ["k" * (MAX_KEY_LENGTH + 1)], ["one", "two"]])
+@pytest.mark.parametrize(
+    "values",
+    [[""], ['""'], ["a b"], ['"open'], ['"bad \\x escape"'], ["é"], ["k" * (MAX_KEY_LENGTH + 1)], ["one", "two"]],
+)
 def test_anything_else_is_a_400(values: list[str]) -> None:
     with pytest.raises(ApiError) as err:
         parse_idempotency_key(values)

@@ -13,8 +13,16 @@ from proxy.service import ImageMeta
 
 
 def meta(frames: int = 1, has_alpha: bool = False) -> ImageMeta:
-    return ImageMeta(id="0" * 32, width=800, height=600, format="gif" if frames > 1 else "jpeg", bytes=1,
-                     frames=frames, has_alpha=has_alpha, created=0.0)
+    return ImageMeta(
+        id="0" * 32,
+        width=800,
+        height=600,
+        format="gif" if frames > 1 else "jpeg",
+        bytes=1,
+        frames=frames,
+        has_alpha=has_alpha,
+        created=0.0,
+    )
 
 
 def formats_for(image: ImageMeta, **sections: Any) -> tuple[str, ...]:

@@ -65,8 +65,15 @@ def test_untagged_and_srgb_tagged_pixels_are_unchanged() -> None:
             assert out.tobytes() == source.tobytes(), (mode, icc)
 
 
-@pytest.mark.parametrize("icc", [b"not an icc profile", b"\x00" * 128, SRGB_ICC[:64],
-                                 ImageCms.ImageCmsProfile(ImageCms.createProfile("XYZ")).tobytes()])
+@pytest.mark.parametrize(
+    "icc",
+    [
+        b"not an icc profile",
+        b"\x00" * 128,
+        SRGB_ICC[:64],
+        ImageCms.ImageCmsProfile(ImageCms.createProfile("XYZ")).tobytes(),
+    ],
+)
 def test_an_unreadable_profile_is_ignored(icc: bytes) -> None:
     """As browsers do: the pixels are shown as they are, and nothing raises. The last profile is
     readable but cannot describe RGB pixels (no transform can be built from it)."""

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
-from support.images import encoded
-from support.photos import Scene, contains, photo, scenes
 
 from proxy.config import FocusSettings
 from proxy.imaging.errors import ImageRejected
 from proxy.imaging.focus import Focus, detection_scale, find_focus
 from proxy.imaging.geometry import plan
+from support.images import encoded
+from support.photos import Scene, contains, photo, scenes
 
 SETTINGS = FocusSettings()
 
@@ -35,7 +35,8 @@ def square_crop(scene: Scene, focus: tuple[float, float] | None) -> tuple[float,
 
 
 def test_each_scene_is_found_by_the_expected_means_and_its_square_crop_keeps_the_subject(
-        all_scenes: list[Scene]) -> None:
+    all_scenes: list[Scene],
+) -> None:
     for scene in all_scenes:
         focus = find_focus(jpeg(scene.image), SETTINGS)
         assert focus.by == scene.by, scene.name
@@ -73,8 +74,9 @@ def test_the_same_bytes_give_the_same_point_every_time_and_on_any_thread() -> No
 
 
 def test_a_flat_image_has_its_centre_as_focal_point() -> None:
-    assert find_focus(encoded(Image.new("RGB", (300, 200), (90, 120, 200)), "PNG"), SETTINGS) == \
-        Focus(0.5, 0.5, "saliency")
+    assert find_focus(encoded(Image.new("RGB", (300, 200), (90, 120, 200)), "PNG"), SETTINGS) == Focus(
+        0.5, 0.5, "saliency"
+    )
 
 
 def test_an_object_on_a_transparent_background_is_found() -> None:
@@ -105,9 +107,9 @@ def test_the_metadata_form_round_trips() -> None:
 
 def test_the_detection_copy_has_about_the_configured_area_whatever_the_aspect() -> None:
     for size in [(4000, 3000), (9000, 1000), (1000, 9000)]:
-        scale = detection_scale(size, 384 ** 2)
-        assert abs(size[0] * scale * size[1] * scale - 384 ** 2) < 1
-    assert detection_scale((200, 100), 384 ** 2) == 1.0  # never enlarged
+        scale = detection_scale(size, 384**2)
+        assert abs(size[0] * scale * size[1] * scale - 384**2) < 1
+    assert detection_scale((200, 100), 384**2) == 1.0  # never enlarged
 
 
 def test_bytes_that_are_no_image_are_rejected_not_a_crash() -> None:

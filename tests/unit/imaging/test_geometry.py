@@ -23,7 +23,8 @@ def box_size(g: Geometry) -> tuple[float, float]:
 @pytest.mark.parametrize("src", [WIDE, TALL])
 @pytest.mark.parametrize(("w", "h"), [(400, 400), (160, 320), (640, 200)])
 def test_every_gravity_gives_the_exact_size_from_a_box_of_its_aspect_inside_the_image(
-        gravity: str, src: tuple[int, int], w: int, h: int) -> None:
+    gravity: str, src: tuple[int, int], w: int, h: int
+) -> None:
     g = plan(*src, w, h, "cover", gravity=gravity)
     assert (g.width, g.height) == g.output == (w, h)
     assert g.crop is not None
@@ -82,8 +83,9 @@ def test_a_crop_box_smaller_than_the_output_is_never_enlarged() -> None:
 
 def test_a_crop_box_of_the_whole_image_is_no_crop() -> None:
     assert plan(*WIDE, 400, None, "inside", region=(0, 0, 1, 1)) == plan(*WIDE, 400, None, "inside")
-    assert plan(*WIDE, 400, 400, "cover", region=(0, 0, 1, 1), gravity="e") == plan(*WIDE, 400, 400, "cover",
-                                                                                     gravity="e")
+    assert plan(*WIDE, 400, 400, "cover", region=(0, 0, 1, 1), gravity="e") == plan(
+        *WIDE, 400, 400, "cover", gravity="e"
+    )
 
 
 def test_cover_inside_a_crop_box_places_the_crop_within_the_box() -> None:
@@ -107,8 +109,7 @@ def test_region_boxes_are_whole_pixels_and_never_empty() -> None:
 
 @pytest.mark.parametrize(("w", "h"), [(400, 400), (400, 160), (160, 400), (2048, 2048)])
 @pytest.mark.parametrize("src", [WIDE, TALL, (300, 200)])
-def test_pad_is_exactly_the_box_with_the_image_fitted_and_centred_inside(
-        src: tuple[int, int], w: int, h: int) -> None:
+def test_pad_is_exactly_the_box_with_the_image_fitted_and_centred_inside(src: tuple[int, int], w: int, h: int) -> None:
     g = plan(*src, w, h, "pad", background=(0, 0, 0))
     inside = plan(*src, w, h, "inside")
     assert g.output == (w, h)
@@ -121,8 +122,10 @@ def test_pad_is_exactly_the_box_with_the_image_fitted_and_centred_inside(
 def test_pad_keys_name_the_canvas_the_image_and_the_colour() -> None:
     assert plan(*WIDE, 400, 400, "pad", background=(255, 255, 255)).key == "400x400-pad400x267-ffffff"
     assert plan(*WIDE, 400, 400, "pad", background=None).key == "400x400-pad400x267-transparent"
-    assert plan(*WIDE, 400, 400, "pad", region=(0, 0, 0.5, 1), background=None).key == \
-        "400x400-at0_0_900_1200-pad300x400-transparent"
+    assert (
+        plan(*WIDE, 400, 400, "pad", region=(0, 0, 0.5, 1), background=None).key
+        == "400x400-at0_0_900_1200-pad300x400-transparent"
+    )
 
 
 def test_a_pad_with_nothing_to_pad_is_the_plain_resize_whatever_the_colour() -> None:
@@ -154,8 +157,12 @@ def test_equal_keys_mean_equal_pixels_over_many_requests() -> None:
     seen: dict[str, tuple[object, ...]] = {}
     regions = [None, (0, 0, 1, 1), (0, 0, 0.5, 1), (0.25, 0.25, 0.5, 0.5)]
     for (w, h), fit, region, gravity, focus in itertools.product(
-            [(400, 400), (400, 200), (300, 200)], ["inside", "cover", "pad"], regions, ["center", "n", "w", "se"],
-            [None, (0.1, 0.9), (0.5, 0.5)]):
+        [(400, 400), (400, 200), (300, 200)],
+        ["inside", "cover", "pad"],
+        regions,
+        ["center", "n", "w", "se"],
+        [None, (0.1, 0.9), (0.5, 0.5)],
+    ):
         g = plan(*WIDE, w, h, fit, region=region, gravity=gravity, focus=focus, background=(0, 0, 0))
         pixels = (g.output, g.width, g.height, g.crop, g.offset, g.pad)
         assert seen.setdefault(g.key, pixels) == pixels, g.key

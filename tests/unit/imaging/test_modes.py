@@ -40,14 +40,18 @@ def test_sixteen_bit_grey_is_scaled_to_eight_bits_not_clipped() -> None:
         assert [eight_bit(grey).getpixel((x, 0)) for x in (0, 1)] == [128, 255], mode
 
 
-@pytest.mark.parametrize("mode,values,expected", [
-    ("I", (0, 30000, 65535), (0, 30000, 65535)),  # 16-bit range: kept as it is
-    ("I", (-100, 0, 100), (0, 32768, 65535)),  # beyond it: stretched onto 0..65535
-    ("F", (0.0, 0.5, 1.0), (0, 32768, 65535)),  # 0..1 is black..white
-    ("F", (10.0, 20.0, 30.0), (0, 32768, 65535)),  # any other range: stretched
-])
-def test_integer_and_float_grey_become_sixteen_bit(mode: str, values: tuple[float, ...],
-                                                   expected: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    "mode,values,expected",
+    [
+        ("I", (0, 30000, 65535), (0, 30000, 65535)),  # 16-bit range: kept as it is
+        ("I", (-100, 0, 100), (0, 32768, 65535)),  # beyond it: stretched onto 0..65535
+        ("F", (0.0, 0.5, 1.0), (0, 32768, 65535)),  # 0..1 is black..white
+        ("F", (10.0, 20.0, 30.0), (0, 32768, 65535)),  # any other range: stretched
+    ],
+)
+def test_integer_and_float_grey_become_sixteen_bit(
+    mode: str, values: tuple[float, ...], expected: tuple[int, ...]
+) -> None:
     im = Image.new(mode, (3, 1))
     for x, value in enumerate(values):
         im.putpixel((x, 0), value)

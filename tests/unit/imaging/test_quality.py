@@ -12,14 +12,14 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from support.images import encoded, opened
-from support.photos import photo
 
 import proxy.imaging.render as render_module
 from proxy.config import EncoderSettings
 from proxy.imaging.geometry import Geometry
 from proxy.imaging.quality import luma, ssim
 from proxy.imaging.render import AUTO_MAX_ENCODES, AUTO_QUALITIES, RenderJob, render
+from support.images import encoded, opened
+from support.photos import photo
 
 WHITE = (255, 255, 255)
 TARGET = EncoderSettings().auto_target
@@ -34,8 +34,9 @@ def test_ssim_is_scikit_images_structural_similarity(astronaut: Image.Image) -> 
     metrics = pytest.importorskip("skimage.metrics")
     for other in (astronaut.filter(ImageFilter.GaussianBlur(1.2)), opened(encoded(astronaut, "JPEG", quality=30))):
         a, b = luma(astronaut), luma(other)
-        expected = metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                                 data_range=255)
+        expected = metrics.structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+        )
         assert ssim(a, b) == pytest.approx(expected, abs=1e-5)
 
 
@@ -67,8 +68,9 @@ def test_auto_keeps_the_target_at_the_lowest_quality_that_does(fmt: str, astrona
     body = render(source, job)
     before = luma(astronaut)
     assert ssim(before, luma(opened(body))) * 1000 >= TARGET
-    chosen = next(q for q in AUTO_QUALITIES if render(source, RenderJob(job.geometry, fmt, q, WHITE,
-                                                                         EncoderSettings())) == body)
+    chosen = next(
+        q for q in AUTO_QUALITIES if render(source, RenderJob(job.geometry, fmt, q, WHITE, EncoderSettings())) == body
+    )
     assert chosen > AUTO_QUALITIES[0]
     one_lower = render(source, RenderJob(job.geometry, fmt, chosen - 1, WHITE, EncoderSettings()))
     assert ssim(before, luma(opened(one_lower))) * 1000 < TARGET, "one quality lower would have kept it"
@@ -84,8 +86,9 @@ def test_auto_is_deterministic_and_a_higher_target_costs_bytes(astronaut: Image.
 
 @pytest.mark.parametrize("start", [20, 45, 60, 80, 95])
 @pytest.mark.parametrize("target", [900, 960, 999])
-def test_auto_needs_at_most_max_encodes_from_any_first_probe(start: int, target: int, astronaut: Image.Image,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_needs_at_most_max_encodes_from_any_first_probe(
+    start: int, target: int, astronaut: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     encode = render_module._encode
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageSequence, features
 
 from proxy.config import EncoderSettings
-from proxy.imaging.geometry import Geometry, plan
 from proxy.formats import FORMATS, OUTPUT_FORMATS
+from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import NO_QUALITY, RenderJob, default_quality, render
 from support.checks import assert_no_metadata
 from support.images import adobe_rgb_icc, encoded, mean_difference, opened, srgb_reference
@@ -22,13 +22,19 @@ from support.images import adobe_rgb_icc, encoded, mean_difference, opened, srgb
 WHITE = (255, 255, 255)
 GREEN = (0, 255, 0)
 # Our format name -> what Pillow reads back, and the mode an opaque RGB source comes out in.
-OUTPUTS = {"jpeg": ("JPEG", "RGB"), "png": ("PNG", "RGB"), "webp": ("WEBP", "RGB"), "avif": ("AVIF", "RGB"),
-           "gif": ("GIF", "P")}
+OUTPUTS = {
+    "jpeg": ("JPEG", "RGB"),
+    "png": ("PNG", "RGB"),
+    "webp": ("WEBP", "RGB"),
+    "avif": ("AVIF", "RGB"),
+    "gif": ("GIF", "P"),
+}
 needs_avif = pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF codec")
 
 
-def job(g: Geometry, fmt: str, background: tuple[int, int, int] = WHITE, quality: int = 90,
-        animated: bool = False) -> RenderJob:
+def job(
+    g: Geometry, fmt: str, background: tuple[int, int, int] = WHITE, quality: int = 90, animated: bool = False
+) -> RenderJob:
     return RenderJob(g, fmt, quality, background, EncoderSettings(), animated)
 
 
@@ -41,9 +47,14 @@ def scene(size: tuple[int, int]) -> Image.Image:
     """A picture whose every region differs: a gradient background, a dark block top left, a
     light one bottom right. A shifted, flipped or mis-scaled output differs from it a lot."""
     w, h = size
-    im = Image.merge("RGB", [Image.linear_gradient("L").resize(size),
-                             Image.linear_gradient("L").rotate(90).resize(size),
-                             Image.new("L", size, 120)])
+    im = Image.merge(
+        "RGB",
+        [
+            Image.linear_gradient("L").resize(size),
+            Image.linear_gradient("L").rotate(90).resize(size),
+            Image.new("L", size, 120),
+        ],
+    )
     im.paste((20, 20, 20), (w // 10, h // 10, w * 4 // 10, h * 4 // 10))
     im.paste((240, 240, 200), (w * 6 // 10, h * 6 // 10, w * 9 // 10, h * 9 // 10))
     return im
@@ -108,8 +119,9 @@ def test_fully_opaque_alpha_is_dropped() -> None:
         assert rendered(encoded(source, "PNG"), plan(120, 80, 64, None, "inside"), fmt).mode == "RGB", fmt
 
 
-@pytest.mark.parametrize(("w", "h", "fit"), [(400, None, "inside"), (160, 160, "cover"), (560, 200, "cover"),
-                                             (1000, None, "inside")])
+@pytest.mark.parametrize(
+    ("w", "h", "fit"), [(400, None, "inside"), (160, 160, "cover"), (560, 200, "cover"), (1000, None, "inside")]
+)
 def test_draft_decoding_of_jpeg_gives_the_asked_size_and_the_same_picture(w: int, h: int | None, fit: str) -> None:
     """A 3000x2000 JPEG asked 400 wide decodes at 1/4 scale inside libjpeg; crops are re-expressed
     in the smaller decode. Size and picture must be those of a full decode and resize."""
@@ -139,8 +151,7 @@ def animation(durations: list[int]) -> bytes:
     """A GIF of len(durations) frames, each a different colour, looping forever."""
     colours = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (220, 220, 30)]
     frames = [Image.new("RGB", (160, 120), colours[i % len(colours)]) for i in range(len(durations))]
-    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
-                   disposal=2)
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, disposal=2)
 
 
 @pytest.mark.parametrize("fmt", ["webp", "gif"])
@@ -172,8 +183,9 @@ def tagged_jpeg() -> bytes:
     exif[0x0110] = "Model 1"  # Model
     exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://ns.adobe.com/xap/1.0/"/></x:xmpmeta>'
-    return encoded(scene((800, 600)), "JPEG", exif=exif, xmp=xmp, comment=b"secret comment",
-                   icc_profile=adobe_rgb_icc())
+    return encoded(
+        scene((800, 600)), "JPEG", exif=exif, xmp=xmp, comment=b"secret comment", icc_profile=adobe_rgb_icc()
+    )
 
 
 @pytest.mark.parametrize("fmt", [pytest.param(f, marks=needs_avif) if f == "avif" else f for f in OUTPUTS])
@@ -236,13 +248,16 @@ def test_sixteen_bit_grayscale_keeps_its_tones() -> None:
     assert mean_difference(out, expected) < 2
 
 
-
-
 def test_default_quality_comes_from_the_encoder_settings() -> None:
     """Formats that take a quality get theirs from [encoders]; lossless ones the value they ignore."""
     e = EncoderSettings(jpeg_quality=71, webp_quality=72, avif_quality=73)
     assert {fmt: default_quality(e, fmt) for fmt in OUTPUT_FORMATS} == {
-        "jpeg": 71, "webp": 72, "avif": 73, "png": NO_QUALITY, "gif": NO_QUALITY}
+        "jpeg": 71,
+        "webp": 72,
+        "avif": 73,
+        "png": NO_QUALITY,
+        "gif": NO_QUALITY,
+    }
 
 
 def half_transparent_png() -> bytes:
@@ -258,8 +273,9 @@ def half_transparent_png() -> bytes:
 @pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
 def test_each_output_is_written_in_its_format_with_the_transparency_it_keeps(fmt: str) -> None:
     """The encoder table writes every output; alpha is kept, cut to on/off, or composited as the format allows."""
-    job = RenderJob(plan(64, 32, 32, None, "inside"), fmt, default_quality(EncoderSettings(), fmt), WHITE,
-                    EncoderSettings())
+    job = RenderJob(
+        plan(64, 32, 32, None, "inside"), fmt, default_quality(EncoderSettings(), fmt), WHITE, EncoderSettings()
+    )
     out = Image.open(io.BytesIO(render(half_transparent_png(), job)))
     assert out.format == FORMATS[fmt].pil_save and out.size == (32, 16)
     rgba = out.convert("RGBA")

@@ -8,8 +8,8 @@ animations whose memory was judged by one frame.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 from PIL import Image, ImageSequence
@@ -21,8 +21,19 @@ from proxy.imaging.errors import InvalidImage
 from proxy.imaging.geometry import plan
 from proxy.imaging.render import RenderJob, render
 from proxy.imaging.sanitize import Sanitized, sanitize
-from support.wild import (BLUE, GREEN, RED, TIFF_MODES, encoded, gif_with_frames, multipage_tiff, picture,
-                          png_with_corrupt_idat, tiff_expected, tiff_in_mode)
+from support.wild import (
+    BLUE,
+    GREEN,
+    RED,
+    TIFF_MODES,
+    encoded,
+    gif_with_frames,
+    multipage_tiff,
+    picture,
+    png_with_corrupt_idat,
+    tiff_expected,
+    tiff_in_mode,
+)
 
 POLICY, LIMITS = SanitizeSettings(), LimitSettings()
 
@@ -79,8 +90,13 @@ def test_a_tiff_in_every_mode_is_stored_and_renders_its_colours(mode: str) -> No
     assert Image.open(io.BytesIO(data)).mode == mode
     out = clean(data)
     assert out.format == "png" and (out.width, out.height) == (64, 48)
-    variant = Image.open(io.BytesIO(render(out.data, RenderJob(plan(64, 48, None, None, "inside"), "png", 100,
-                                                                (255, 255, 255), EncoderSettings()))))
+    variant = Image.open(
+        io.BytesIO(
+            render(
+                out.data, RenderJob(plan(64, 48, None, None, "inside"), "png", 100, (255, 255, 255), EncoderSettings())
+            )
+        )
+    )
     rgb = variant.convert("RGB")
     left, right = tiff_expected(mode)
     assert rgb.getpixel((8, 24)) == pytest.approx(left, abs=10), mode
@@ -118,8 +134,7 @@ def test_gif_frames_past_the_logical_screen_are_clipped_to_it() -> None:
 def test_a_gif_frame_wholly_off_the_screen_shows_nothing() -> None:
     """Clipped away, the frame equals the one before it; GIF's writer merges the two, and the
     frame count says what is stored."""
-    data = gif_with_frames((100, 100), [((0, 0, 100, 100), RED), ((150, 150, 30, 30), BLUE),
-                                        ((0, 0, 50, 50), GREEN)])
+    data = gif_with_frames((100, 100), [((0, 0, 100, 100), RED), ((150, 150, 30, 30), BLUE), ((0, 0, 50, 50), GREEN)])
     out = clean(data)
     stored = frames_of(out.data)
     assert (out.width, out.height, out.frames, len(stored)) == (100, 100, 2, 2)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, PngImagePlugin, features
@@ -22,8 +21,9 @@ from proxy.imaging.strip import STRIPPERS, MalformedContainer, strip_gif, strip_
 from support.corpus import CORPUS, corpus_rows
 
 MANIFEST = CORPUS / "MANIFEST.tsv"
-needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(),
-                                  reason=f"image corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS to its path)")
+needs_corpus = pytest.mark.skipif(
+    not MANIFEST.is_file(), reason=f"image corpus not found at {CORPUS} (set RESIZE_PROXY_CORPUS to its path)"
+)
 
 
 ROWS = {row["path"]: row for row in corpus_rows()}
@@ -78,8 +78,8 @@ def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
         if marker == 0x01 or 0xD0 <= marker <= 0xD7:
             segments.append((marker, b""))
             continue
-        (length,) = struct.unpack(">H", data[pos:pos + 2])
-        segments.append((marker, data[pos + 2:pos + length]))
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        segments.append((marker, data[pos + 2 : pos + length]))
         pos += length
         if marker == 0xDA:  # skip entropy-coded data to the next real marker
             while not (data[pos] == 0xFF and data[pos + 1] not in (0x00, *range(0xD0, 0xD8))):
@@ -90,7 +90,7 @@ def png_chunks(data: bytes) -> list[bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     types, pos = [], 8
     while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         types.append(ctype)
         pos += 12 + length
     assert pos == len(data) and types[-1] == b"IEND", "bytes after IEND"
@@ -102,8 +102,8 @@ def webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     assert struct.unpack("<I", data[4:8])[0] == len(data) - 8, "RIFF size does not match the file"
     chunks, pos = [], 12
     while pos < len(data):
-        fourcc, size = struct.unpack("<4sI", data[pos:pos + 8])
-        chunks.append((fourcc, data[pos + 8:pos + 8 + size]))
+        fourcc, size = struct.unpack("<4sI", data[pos : pos + 8])
+        chunks.append((fourcc, data[pos + 8 : pos + 8 + size]))
         pos += 8 + size + (size & 1)
     assert pos == len(data)
     return chunks
@@ -122,7 +122,7 @@ def gif_extensions(data: bytes) -> list[tuple[int, bytes]]:
 
     while data[pos] != 0x3B:
         if data[pos] == 0x21:
-            label, first = data[pos + 1], data[pos + 3:pos + 3 + data[pos + 2]]
+            label, first = data[pos + 1], data[pos + 3 : pos + 3 + data[pos + 2]]
             exts.append((label, first))
             pos = skip_sub_blocks(pos + 2)
         else:
@@ -135,8 +135,24 @@ def gif_extensions(data: bytes) -> list[tuple[int, bytes]]:
 
 
 _JPEG_KEPT_APPS = {0xE0: (b"JFIF\x00", b"JFXX\x00"), 0xE2: (b"ICC_PROFILE\x00",), 0xEE: (b"Adobe",)}
-_PNG_ALLOWED = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
-                b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL", b"fdAT"}
+_PNG_ALLOWED = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"iCCP",
+    b"sBIT",
+    b"cICP",
+    b"mDCV",
+    b"cLLI",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
+}
 _WEBP_ALLOWED = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
 
 
@@ -148,8 +164,9 @@ def assert_no_metadata(fmt: str, data: bytes) -> None:
         for marker, payload in jpeg_segments(data):
             assert marker != 0xFE, "COM segment left"
             if 0xE0 <= marker <= 0xEF:
-                assert marker in _JPEG_KEPT_APPS and payload.startswith(_JPEG_KEPT_APPS[marker]), \
+                assert marker in _JPEG_KEPT_APPS and payload.startswith(_JPEG_KEPT_APPS[marker]), (
                     f"APP{marker - 0xE0} {payload[:12]!r} left"
+                )
     elif fmt == "png":
         assert set(png_chunks(data)) <= _PNG_ALLOWED
     elif fmt == "webp":
@@ -160,8 +177,9 @@ def assert_no_metadata(fmt: str, data: bytes) -> None:
                 assert payload[0] & 0x0C == 0, "VP8X still announces EXIF/XMP"
     elif fmt == "gif":
         for label, first in gif_extensions(data):
-            assert label == 0xF9 or (label == 0xFF and first in (b"NETSCAPE2.0", b"ANIMEXTS1.0")), \
+            assert label == 0xF9 or (label == 0xFF and first in (b"NETSCAPE2.0", b"ANIMEXTS1.0")), (
                 f"extension 0x{label:02x} {first!r} left"
+            )
     else:
         raise AssertionError(fmt)
 
@@ -243,11 +261,14 @@ def test_mpo_becomes_a_plain_single_frame_jpeg() -> None:
 
 
 @needs_corpus
-@pytest.mark.parametrize(("rel", "strip"), [
-    ("hostile/jpeg_truncated.jpg", strip_jpeg),
-    ("hostile/jpeg_truncated_pixel6_gps.jpg", strip_jpeg),
-    ("hostile/png_truncated.png", strip_png),
-])
+@pytest.mark.parametrize(
+    ("rel", "strip"),
+    [
+        ("hostile/jpeg_truncated.jpg", strip_jpeg),
+        ("hostile/jpeg_truncated_pixel6_gps.jpg", strip_jpeg),
+        ("hostile/png_truncated.png", strip_png),
+    ],
+)
 def test_truncated_files_raise_malformed_container(rel: str, strip: Callable[[bytes], bytes]) -> None:
     """A cut-off file is refused by the container parser instead of being stored half."""
     with pytest.raises(MalformedContainer):
@@ -315,8 +336,7 @@ def test_generated_png_loses_text_and_exif_chunks_keeps_icc_and_transparency() -
 def test_generated_webp_loses_exif_and_xmp_and_fixes_the_header() -> None:
     """EXIF and XMP chunks go, VP8X no longer announces them, the RIFF size is right, ICC stays."""
     buf = io.BytesIO()
-    gradient("RGBA").save(buf, "WEBP", lossless=True, exif=exif_with_gps().tobytes(), xmp=XMP,
-                          icc_profile=srgb_icc())
+    gradient("RGBA").save(buf, "WEBP", lossless=True, exif=exif_with_gps().tobytes(), xmp=XMP, icc_profile=srgb_icc())
     data = buf.getvalue()
     assert {b"EXIF", b"XMP "} <= {c for c, _ in webp_chunks(data)}
     out = strip_webp(data)
@@ -331,11 +351,12 @@ def gif_with_comment_and_xmp() -> bytes:
     """A 3-frame looping GIF with a comment extension and an XMP application extension."""
     frames = [gradient("P").rotate(angle) for angle in (0, 90, 180)]
     buf = io.BytesIO()
-    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=[70, 80, 90], loop=0,
-                   comment=b"secret comment")
+    frames[0].save(
+        buf, "GIF", save_all=True, append_images=frames[1:], duration=[70, 80, 90], loop=0, comment=b"secret comment"
+    )
     data = buf.getvalue()
     pos = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 0x80 else 0)
-    blocks = [XMP[i:i + 60] for i in range(0, len(XMP), 60)]
+    blocks = [XMP[i : i + 60] for i in range(0, len(XMP), 60)]
     xmp_ext = b"\x21\xff\x0bXMP DataXMP" + b"".join(bytes((len(b),)) + b for b in blocks) + b"\x00"
     return data[:pos] + xmp_ext + data[pos:]
 
@@ -359,12 +380,20 @@ def test_generated_gif_loses_comment_and_xmp_keeps_every_frame() -> None:
     assert durations == [70, 80, 90]
 
 
-@pytest.mark.parametrize(("strip", "data"), [
-    (strip_jpeg, b""), (strip_jpeg, b"\x89PNG\r\n\x1a\n"), (strip_jpeg, b"\xff\xd8\xff\xe1\xff\xff"),
-    (strip_png, b"\xff\xd8\xff"), (strip_png, b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"),
-    (strip_webp, b"RIFF\x00\x00\x00\x00WEBX"), (strip_webp, b"RIFF\xff\x00\x00\x00WEBPVP8 \xff\xff\x00\x00"),
-    (strip_gif, b"GIF89a"), (strip_gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x2c"),
-])
+@pytest.mark.parametrize(
+    ("strip", "data"),
+    [
+        (strip_jpeg, b""),
+        (strip_jpeg, b"\x89PNG\r\n\x1a\n"),
+        (strip_jpeg, b"\xff\xd8\xff\xe1\xff\xff"),
+        (strip_png, b"\xff\xd8\xff"),
+        (strip_png, b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"),
+        (strip_webp, b"RIFF\x00\x00\x00\x00WEBX"),
+        (strip_webp, b"RIFF\xff\x00\x00\x00WEBPVP8 \xff\xff\x00\x00"),
+        (strip_gif, b"GIF89a"),
+        (strip_gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x2c"),
+    ],
+)
 def test_broken_structure_raises_malformed_container(strip: Callable[[bytes], bytes], data: bytes) -> None:
     """Wrong signatures, lengths past the end and missing terminators are MalformedContainer, not other errors."""
     with pytest.raises(MalformedContainer):

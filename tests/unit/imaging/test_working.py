@@ -125,7 +125,8 @@ def test_a_crop_is_rescaled_to_the_level() -> None:
 
 @pytest.mark.parametrize(("w", "h", "fit"), [(400, None, "inside"), (300, 300, "cover"), (320, 100, "cover")])
 def test_a_variant_rendered_from_its_level_matches_one_rendered_from_the_original(
-        w: int, h: int | None, fit: str) -> None:
+    w: int, h: int | None, fit: str
+) -> None:
     source = banded(ORIGINAL)
     stored = encoded(source, "JPEG", quality=95)
     copies = make_working_copies(stored, SIZES)

@@ -8,13 +8,18 @@ the botocore of the day (TLS errors, checksum mismatches, urllib3's own errors e
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 
 import pytest
 import urllib3.exceptions
-from botocore.exceptions import (ConnectionClosedError, EndpointConnectionError, FlexibleChecksumError,
-                                 IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
+from botocore.exceptions import (
+    ConnectionClosedError,
+    EndpointConnectionError,
+    FlexibleChecksumError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from proxy.storage import StorageError
 from proxy.storage.s3 import _as_storage_error
@@ -34,7 +39,7 @@ FAULTS = [
     http.client.RemoteDisconnected("Remote end closed connection without response"),
     ConnectionResetError(104, "Connection reset by peer"),
     BrokenPipeError(32, "Broken pipe"),
-    socket.timeout("timed out"),
+    TimeoutError("timed out"),
     ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC]"),
     ValueError('Invalid timestamp "": String does not contain a date'),  # a Last-Modified cut short
 ]

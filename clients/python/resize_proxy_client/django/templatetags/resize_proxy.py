@@ -1,8 +1,9 @@
 """`{% image_url id w=400 %}`, `{% srcset id fmt="webp" %}` and `{% picture id sizes=... %}`.
 
 The ImageUrls comes from settings.RESIZE_PROXY ({"URL": ..., "SIGNING_KEY": ..., optional "WIDTHS" and
-"FORMATS"}), read at every tag (building it does no I/O), so overridden settings apply at once. Django escapes the URLs like any value; `picture` is marked safe
-(markup.picture_html escapes everything it puts in it).
+"FORMATS"}), read at every tag (building it does no I/O), so overridden settings apply at once.
+Django escapes the URLs like any value; `picture` is marked safe (markup.picture_html escapes
+everything it puts in it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ register = template.Library()
 
 def urls() -> ImageUrls:
     conf = settings.RESIZE_PROXY
-    return ImageUrls(conf["URL"], conf.get("SIGNING_KEY"), tuple(conf.get("WIDTHS", WIDTHS)),
-                     tuple(conf.get("FORMATS", FORMATS)))
+    return ImageUrls(
+        conf["URL"], conf.get("SIGNING_KEY"), tuple(conf.get("WIDTHS", WIDTHS)), tuple(conf.get("FORMATS", FORMATS))
+    )
 
 
 @register.simple_tag
