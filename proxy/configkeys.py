@@ -96,10 +96,10 @@ def text(name: str, value: Any) -> str:
 
 
 def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    value = text(name, value).lower()
-    if value not in choices:
-        raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
-    return value
+    word = text(name, value).lower()
+    if word not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {word!r}")
+    return word
 
 
 def refuse_unknown(name: str, table: Mapping[str, Any], known: Iterable[str]) -> None:
@@ -220,7 +220,11 @@ def _is_table(kind: Any) -> bool:
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"{f.name}: declared without a default; every key needs one")
 
 
 def build(cls: type[T], table: Any, name: str, base_dir: Path, checks: Mapping[type, SectionCheck]) -> T:

@@ -53,6 +53,13 @@ def address_allowed(addr: Address, allowed: tuple[ipaddress.IPv4Network | ipaddr
     return addr.is_global and not addr.is_multicast
 
 
+def _ip_address(host: str | int) -> Address:
+    """The address in a socket address from getaddrinfo, without an IPv6 zone (`fe80::1%eth0`)."""
+    if not isinstance(host, str):  # an AF_INET or AF_INET6 address is text; other families never answer a host name
+        raise TypeError(f"getaddrinfo returned a socket address that is not an IP address: {host!r}")
+    return ipaddress.ip_address(host.split("%")[0])
+
+
 class Fetcher:
     def __init__(self, settings: FetchSettings, max_bytes: int) -> None:
         self.settings = settings
@@ -109,7 +116,7 @@ class Fetcher:
             infos = await asyncio.get_running_loop().getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise FetchFailed(f"cannot resolve {url.host}: {exc}") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [_ip_address(info[4][0]) for info in infos]
         refused = [str(a) for a in addresses if not address_allowed(a, self._networks)]
         if not addresses or refused:
             raise FetchRefused(f"{url.host} resolves to a non-public address ({', '.join(refused) or 'none'})")
@@ -124,7 +131,8 @@ class Fetcher:
         try:
             async with self._client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
                 if response.is_redirect:
-                    return response.headers.get("location", "")
+                    location: str = response.headers.get("location", "")  # httpx types get() as Any
+                    return location
                 if response.status_code != 200:
                     raise FetchFailed(f"the remote server answered {response.status_code}")
                 declared = response.headers.get("content-length", "")

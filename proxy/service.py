@@ -30,6 +30,7 @@ land after the lease (references.lease_for).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -44,9 +45,10 @@ from cachetools import LRUCache, TLRUCache
 from proxy import crops, keys, metrics
 from proxy.cache import ByteLRU, Entry, SingleFlight
 from proxy.config import FocusSettings, RenderSettings, Settings
+from proxy.crops import Colour
 from proxy.formats import FORMATS
 from proxy.imaging.focus import Focus, find_focus
-from proxy.imaging.geometry import Colour, Geometry, plan
+from proxy.imaging.geometry import Geometry, plan
 from proxy.imaging.render import RenderJob, default_quality, render
 from proxy.imaging.sanitize import Sanitized, sanitize
 from proxy.imaging.working import WorkingCopy, from_working_copy, make_working_copies
@@ -90,11 +92,12 @@ class ImageMeta:
     # holds it (README: Migration). Metadata without the field is such an image.
     legacy: bool = False
 
-    def to_json(self) -> bytes:
+    # builtins.bytes: inside this class `bytes` is the field above
+    def to_json(self) -> builtins.bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> ImageMeta:
+    def from_json(cls, data: builtins.bytes) -> ImageMeta:
         fields = json.loads(data)
         fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
         fields["focus"] = Focus.from_dict(fields["focus"]) if fields.get("focus") else None
@@ -478,7 +481,9 @@ class ImageService:
             original = await self.store.get(source)
             if original is None:
                 raise NotFound(image_id)
-            body, seconds = await self.pool.run(timed_render, original, job)
+            # Its own name: unpacked into `body`, mypy would infer run()'s T from body's `bytes | None`.
+            rendered, seconds = await self.pool.run(timed_render, original, job)
+            body = rendered
             metrics.RENDER_SECONDS.labels(job.fmt).observe(seconds)
             self.renders += 1
             tier = "render"

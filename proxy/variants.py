@@ -28,7 +28,8 @@ from proxy import crops
 from proxy.config import FITS, Preset, SecuritySettings, VariantSettings
 from proxy.formats import OUTPUT_SPELLINGS
 from proxy.negotiate import snap_width
-from proxy.params import BadParameter, listing, normalize_params
+from proxy.params import BadParameter as BadParameter  # part of this module's API: parse_query raises it
+from proxy.params import listing, normalize_params
 
 T = TypeVar("T")
 _FIT_ALIASES = {

@@ -88,7 +88,9 @@ def _preset(name: str, value: Any) -> Preset:
         raise ConfigError(f'{name}.bg: the colour of a pad; it needs fit = "pad"')
     if fit == "pad" and not ("w" in sizes and "h" in sizes):
         raise ConfigError(f'{name}: fit = "pad" needs both w and h')
-    return Preset(**sizes, fit=fit, fmt=None if fmt == "auto" else fmt, **words)
+    return Preset(
+        w=sizes.get("w"), h=sizes.get("h"), q=sizes.get("q"), fit=fit, fmt=None if fmt == "auto" else fmt, **words
+    )
 
 
 def _backgrounds(name: str, values: tuple[str, ...]) -> tuple[str, ...]:

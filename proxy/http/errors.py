@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,12 +24,12 @@ from starlette.responses import JSONResponse, Response
 
 from proxy import metrics
 from proxy.imaging.errors import ImageRejected, UnsupportedFormat
+from proxy.params import BadParameter
 from proxy.ratelimit import RateLimited
 from proxy.references import IdempotencyKeyReused, NotHeld
 from proxy.remote import FetchFailed, FetchRefused, FetchTooLarge
 from proxy.service import NotFound
 from proxy.storage import StorageError
-from proxy.variants import BadParameter
 from proxy.workpool import Overloaded, WorkTimeout
 
 log = logging.getLogger("proxy.http")

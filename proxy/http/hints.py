@@ -15,8 +15,8 @@ from starlette.requests import Request
 
 from proxy.config import VariantSettings
 from proxy.negotiate import HINT_HEADERS, hint_value, snap_dpr, snap_width
+from proxy.params import BadParameter, normalize_params
 from proxy.signing import SIGNATURE_PARAM
-from proxy.variants import BadParameter, normalize_params
 
 AUTO = "auto"
 

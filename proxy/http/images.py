@@ -24,7 +24,7 @@ META_CACHE = "public, max-age=300"
 
 
 def image_id(request: Request) -> str:
-    value = request.path_params["id"]
+    value: str = request.path_params["id"]  # the route's {id} (str convertor)
     if not ID_PATTERN.fullmatch(value):
         raise ApiError(400, "bad_id", "image ids are 32 lowercase hexadecimal characters")
     return value

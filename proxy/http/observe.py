@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.routing import BaseRoute, Mount, Route
@@ -60,10 +61,19 @@ class RouteTemplates:
 def request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if _REQUEST_ID.fullmatch(text):
                 return text
     return os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the response said of itself, as it went out."""
+
+    status: int = 500  # an app that raised before its response start
+    bytes: int = 0
+    tier: str = ""
 
 
 class Observe:
@@ -80,19 +90,19 @@ class Observe:
             return
         started = time.perf_counter()
         rid = request_id(scope)
-        seen = {"status": 500, "bytes": 0, "tier": ""}
+        seen = _Seen()
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
+                seen.status = message["status"]
                 headers = list(message.get("headers", ()))
                 for name, value in headers:
                     if name == b"x-cache-tier":
-                        seen["tier"] = value.decode()
+                        seen.tier = value.decode()
                 headers.append((b"x-request-id", rid.encode()))
                 message["headers"] = headers
             elif message["type"] == "http.response.body" and scope["method"] != "HEAD":
-                seen["bytes"] += len(message.get("body", b""))
+                seen.bytes += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -100,13 +110,13 @@ class Observe:
         finally:
             self._record(scope, rid, seen, time.perf_counter() - started)
 
-    def _record(self, scope: Scope, rid: str, seen: dict[str, Any], seconds: float) -> None:
+    def _record(self, scope: Scope, rid: str, seen: _Seen, seconds: float) -> None:
         route = self.route_of(scope["path"])
-        metrics.request_counter(route, scope["method"], seen["status"]).inc()
-        if seen["bytes"]:
-            metrics.bytes_counter(route).inc(seen["bytes"])
-        if seen["tier"]:
-            metrics.cache_counter(seen["tier"]).inc()
+        metrics.request_counter(route, scope["method"], seen.status).inc()
+        if seen.bytes:
+            metrics.bytes_counter(route).inc(seen.bytes)
+        if seen.tier:
+            metrics.cache_counter(seen.tier).inc()
         if self.access_log is not None:
             client = scope.get("client")
             self.access_log.write(
@@ -115,10 +125,10 @@ class Observe:
                     "method": scope["method"],
                     "path": scope["path"],
                     "query": scope.get("query_string", b"").decode("latin-1"),
-                    "status": seen["status"],
-                    "bytes": seen["bytes"],
+                    "status": seen.status,
+                    "bytes": seen.bytes,
                     "duration_ms": round(seconds * 1000, 3),
-                    "cache": seen["tier"] or None,
+                    "cache": seen.tier or None,
                     "request_id": rid,
                     "client": client[0] if client else None,
                 }

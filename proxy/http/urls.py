@@ -58,8 +58,9 @@ def preset_candidates(meta: ImageMeta, settings: Settings, preset: str) -> list[
     parameters (g, fp, crop, fit=pad, bg) travel inside p=, so every candidate crops alike."""
     found: list[tuple[str, tuple[int, int]]] = []
     for dpr in settings.variants.dprs:
-        query = f"p={preset}" + (f"&dpr={dpr:g}" if dpr != 1 else "")
-        request = parse_query([tuple(pair.split("=")) for pair in query.split("&")], settings.variants)
+        pairs = [("p", preset)] + ([("dpr", f"{dpr:g}")] if dpr != 1 else [])
+        query = "&".join(f"{name}={value}" for name, value in pairs)
+        request = parse_query(pairs, settings.variants)
         size = plan_request(meta, request, None, None).output  # focus and colour move pixels, not the size
         if not found or size[0] > found[-1][1][0]:
             found.append((query, size))

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pillow_heif
-from PIL import Image, ImageFile, ImageSequence
+from PIL import Image, ImageFile, ImageSequence, UnidentifiedImageError
 
 from proxy.formats import FORMATS, from_pil
 from proxy.imaging.errors import ImageRejected, InvalidImage, TooManyFrames, TooManyPixels, UnsupportedFormat
@@ -75,7 +75,7 @@ def guarded() -> Iterator[None]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise TooManyPixels("image (or one of its frames) declares more pixels than limits.max_pixels allows") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise UnsupportedFormat("not an image in an accepted format") from None
     except MemoryError:
         raise TooManyPixels("image needs more memory than is available to decode") from None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
+import cv2.data  # the folder of the Haar cascades shipped in the wheel
 import numpy as np
 from PIL import Image
 
@@ -78,7 +79,7 @@ class Focus:
             fields["x"],
             fields["y"],
             fields["by"],
-            tuple(box) if box else None,  # type: ignore[arg-type]
+            tuple(box) if box else None,
             fields.get("faces", 0),
         )
 
@@ -100,13 +101,14 @@ def _round(value: float) -> float:
 
 def detection_scale(size: tuple[int, int], pixels: int) -> float:
     """The scale that brings an image of `size` down to about `pixels` pixels (never up)."""
-    return min(1.0, (pixels / (size[0] * size[1])) ** 0.5)
+    # float(): typeshed types float ** float as Any (a negative base gives a complex); this base is positive
+    return min(1.0, float((pixels / (size[0] * size[1])) ** 0.5))
 
 
 def _detection_copy(data: bytes, pixels: int) -> np.ndarray:
     """RGB pixels, about `pixels` of them at most (transparency over mid-grey: neither face nor edge)."""
     with guarded():
-        im = Image.open(io.BytesIO(data))
+        im: Image.Image = Image.open(io.BytesIO(data))
         scale = detection_scale(im.size, pixels)
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
         if im.format == "JPEG":

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from proxy.crops import GRAVITIES, Colour
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
-Fractions = tuple[float, float, float, float]  # x, y, width, height as fractions of the original
+# A share of the original's width or height: a URL's crop= and fp= come as exact Fractions
+# (proxy.crops), rounded to pixels here without float error; a found focal point is a float.
+Share = float | Fraction
+Fractions = tuple[Share, Share, Share, Share]  # x, y, width, height as fractions of the original
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _cover_size(rw: int, rh: int, w: int, h: int) -> tuple[int, int]:
     return rw, max(1, round(rw * h / w))
 
 
-def _start(lo: int, hi: int, size: int, gravity: float | None, point: float | None) -> int:
+def _start(lo: int, hi: int, size: int, gravity: float | None, point: Share | None) -> int:
     """Where a crop of `size` starts inside [lo, hi): at `gravity` of the slack, or centred on `point`."""
     slack = hi - lo - size
     if point is None:
@@ -117,7 +121,7 @@ def plan(
     *,
     region: Fractions | None = None,
     gravity: str = "center",
-    focus: tuple[float, float] | None = None,
+    focus: tuple[Share, Share] | None = None,
     background: Colour | None = None,
 ) -> Geometry:
     """Fit (src_w, src_h), or the `region` of it, into the requested box without ever enlarging.

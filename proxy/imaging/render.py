@@ -116,7 +116,7 @@ def default_quality(encoders: EncoderSettings, fmt: str) -> int:
 def render(original: bytes, job: RenderJob) -> bytes:
     """Return the encoded variant; any Pillow failure becomes an ImageRejected."""
     with guarded():
-        im = Image.open(io.BytesIO(original))
+        im: Image.Image = Image.open(io.BytesIO(original))
         icc = im.info.get("icc_profile")
         if job.animated:
             return _render_animation(im, icc, job)

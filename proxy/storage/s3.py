@@ -44,7 +44,7 @@ import http.client
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import boto3
 import urllib3.exceptions
@@ -53,6 +53,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from proxy.config import S3Settings
 from proxy.storage import StorageError
+
+if TYPE_CHECKING:  # stubs only (boto3-stubs[s3], botocore-stubs), never imported at run time
+    from botocore.awsrequest import AWSResponse
+    from botocore.model import OperationModel
+    from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
 
@@ -109,7 +114,7 @@ def _drop_expect_continue(params: dict[str, Any], **_: Any) -> None:
 FRAMED_OPERATIONS = ("ListObjectsV2", "DeleteObjects")
 
 
-def _require_framing(http_response: Any, model: Any, **_: Any) -> None:
+def _require_framing(http_response: AWSResponse, model: OperationModel, **_: Any) -> None:
     """A 200 whose body is parsed must say how long it is (Content-Length or chunked): S3 always
     does, so a head without either was cut before its end, and its empty body is not an answer."""
     headers = http_response.headers
@@ -117,7 +122,19 @@ def _require_framing(http_response: Any, model: Any, **_: Any) -> None:
         raise StorageError(f"s3 {model.name}: the response was cut inside its head (no Content-Length)")
 
 
-def _client(settings: S3Settings, connections: int) -> Any:
+AddressingStyle = Literal["auto", "virtual", "path"]
+ADDRESSING_STYLES: tuple[AddressingStyle, ...] = ("auto", "virtual", "path")
+
+
+def _addressing_style(value: str) -> AddressingStyle:
+    """The setting as botocore's type; proxy.config has already refused any other word."""
+    for style in ADDRESSING_STYLES:
+        if value == style:
+            return style
+    raise ValueError(f"storage.s3.addressing_style: must be one of {', '.join(ADDRESSING_STYLES)}, got {value!r}")
+
+
+def _client(settings: S3Settings, connections: int) -> S3Client:
     config = Config(
         region_name=settings.region,
         connect_timeout=settings.connect_timeout_s,
@@ -126,7 +143,7 @@ def _client(settings: S3Settings, connections: int) -> Any:
         # the retries dict's own "max_attempts" would count retries only (one more try).
         retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         max_pool_connections=connections,
-        s3={"addressing_style": settings.addressing_style},
+        s3={"addressing_style": _addressing_style(settings.addressing_style)},
     )
     # A session of our own: creating clients from boto3's shared default session is not thread-safe.
     client = boto3.session.Session().client("s3", endpoint_url=settings.endpoint_url or None, config=config)
