@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-python test-deps bench bench-peers clean
+.PHONY: serve test test-python test-deps lint bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(PY) -m proxy serve --config config.toml
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each test module kept in one of them (its
+# module-scoped servers are started once): the tests mostly wait on the servers they start.
+TEST_WORKERS ?= 3
 test: $(STAMP) test-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # The Python suite alone: tests whose tools are missing (nginx, Chromium, node packages) skip, saying why.
 test-python: $(STAMP)
@@ -27,6 +30,12 @@ test-python: $(STAMP)
 
 test-deps:
 	bash scripts/install-test-deps.sh
+
+# What CI checks before the suite: ruff's lint and format check over the tree, mypy (strict) on proxy/.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) data test-artifacts
