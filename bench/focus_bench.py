@@ -73,18 +73,7 @@ def main() -> int:
         level = detection_level(tuple((w.width, w.height) for w in work), settings.focus)
         searched = clean.data if level is None else work[level].data
         focus_ms = median_ms(lambda searched=searched: find_focus(searched, settings.focus), args.runs)
-        meta = ImageMeta(
-            id="0" * 32,
-            width=clean.width,
-            height=clean.height,
-            format=clean.format,
-            bytes=len(clean.data),
-            frames=clean.frames,
-            has_alpha=clean.has_alpha,
-            created=0.0,
-            work=tuple((w.width, w.height) for w in work),
-            focus=focus,
-        )
+        meta = ImageMeta.of("0" * 32, (clean, work, focus), created=0.0)
         blobs = {f"{(w.width, w.height)}": w.data for w in work}
         timings: dict[str, list[float]] = {"center": [], "auto": []}
         jobs = {}

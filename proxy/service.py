@@ -97,6 +97,23 @@ class ImageMeta:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
+    def of(cls, image_id: str, fresh: Prepared, created: float) -> ImageMeta:
+        """The record of an upload's prepared image (see prepare), stored under `image_id`."""
+        clean, work, focus = fresh
+        return cls(
+            id=image_id,
+            width=clean.width,
+            height=clean.height,
+            format=clean.format,
+            bytes=len(clean.data),
+            frames=clean.frames,
+            has_alpha=clean.has_alpha,
+            created=created,
+            work=tuple((w.width, w.height) for w in work),
+            focus=focus,
+        )
+
+    @classmethod
     def from_json(cls, data: builtins.bytes) -> ImageMeta:
         fields = json.loads(data)
         fields["work"] = tuple(tuple(size) for size in fields.get("work", ()))
@@ -318,19 +335,8 @@ class ImageService:
         return self._trust(existing).meta
 
     async def _store(self, image_id: str, fresh: Prepared) -> ImageMeta:
-        clean, work, focus = fresh
-        meta = ImageMeta(
-            id=image_id,
-            width=clean.width,
-            height=clean.height,
-            format=clean.format,
-            bytes=len(clean.data),
-            frames=clean.frames,
-            has_alpha=clean.has_alpha,
-            created=round(time.time(), 3),
-            work=tuple((w.width, w.height) for w in work),
-            focus=focus,
-        )
+        clean, work, _ = fresh
+        meta = ImageMeta.of(image_id, fresh, created=round(time.time(), 3))
         # The original first, its metadata last: an image "exists" once its .json does,
         # so a failure between the writes leaves nothing that reads as an image.
         await self.store.put(keys.original(image_id), clean.data, FORMATS[clean.format].mime, IMMUTABLE)
