@@ -3,13 +3,14 @@
 Speed comes from doing less work, not from a faster loop:
 - JPEG originals are decoded with `draft()`, which makes libjpeg scale by 1/2,
   1/4 or 1/8 inside the IDCT; a 9 MP photo needed at 400 px wide decodes as a
-  0.6 MP image (1/4 scale), so most of the decode and resize cost disappears. The scale
-  keeps at least twice the output's pixels each way (`_DRAFT_OVERSAMPLE`), so
-  the LANCZOS step that follows filters: decoding to just above the output and
-  resampling by a factor near 1 measured SSIM 0.976-0.987 against a full-decode
-  reference, twice the output 0.998-0.999 (bench/quality.py). Where twice would
-  mean a full decode, the 1/2 scale is taken while it still has 1.2 times the
-  output (a 1600 px output of a 9 MP photo: 0.997, at a third of the time).
+  0.6 MP image, so most of the decode and resize cost disappears. The scale keeps
+  at least 1.5 times the output's pixels each way (`_DRAFT_OVERSAMPLE`; 1/4 scale
+  for that 400 px), so the LANCZOS step that follows filters: decoding to just
+  above the output and resampling by a factor near 1 blurs (SSIM 0.976-0.987
+  against a full-decode reference, 0.998 with room to filter). Where no reduction
+  keeps 1.5x, the 1/2 scale is still taken while it covers the output: a 2048 px
+  output of a 9 MP photo decodes at half size, never in full (asking 2x there
+  made the 8-9 MP miss phase of bench/http_bench.py three times slower).
 - `resize(..., reducing_gap=2.0)` shrinks by an integer factor with a cheap box
   reduce first, then LANCZOS does the last step (Pillow documents this as
   indistinguishable from a full LANCZOS at this gap).
@@ -51,9 +52,8 @@ from proxy.imaging.modes import eight_bit, widened
 from proxy.imaging.quality import luma, ssim
 
 _REDUCING_GAP = 2.0
-_DRAFT_OVERSAMPLE = 2.0  # a drafted decode keeps this many times the output's pixels each way (see above)
-_DRAFT_HALF_AT_LEAST = 1.2  # ... or, where that would take a full decode, the 1/2 scale while it keeps this much
 _DCT_SCALES = (8, 4, 2)  # the reductions libjpeg's IDCT offers, largest first
+_DRAFT_OVERSAMPLE = 1.5  # a drafted decode keeps this many times the output's pixels each way (see above)
 NO_QUALITY = 100  # what a format that takes no quality (PNG, GIF) is given; its encoder ignores it
 AUTO_QUALITIES = range(20, 96)  # what q=auto chooses from
 # The bound from any first probe: it and the top of the range, then a bisection of what is left (held by a test).
@@ -158,11 +158,9 @@ def _auto_encoded(im: Image.Image, job: RenderJob, target: int) -> bytes:
 
 
 def draft_scale(factor: float) -> int:
-    """The DCT reduction (1, 2, 4 or 8) to decode at when the output is `factor` times smaller than the source."""
-    fitting = [s for s in _DCT_SCALES if factor / s >= _DRAFT_OVERSAMPLE]
-    if fitting:
-        return fitting[0]
-    return 2 if factor / 2 >= _DRAFT_HALF_AT_LEAST else 1
+    """The DCT reduction (1, 2, 4 or 8) to decode at when the output is `factor` times smaller than the
+    source: the largest that keeps _DRAFT_OVERSAMPLE times the output, else 1/2 while that covers it."""
+    return next((s for s in _DCT_SCALES if factor / s >= _DRAFT_OVERSAMPLE), 2 if factor >= 2 else 1)
 
 
 def _reduce_on_decode(im: Image.Image, g: Geometry) -> tuple[float, float, float, float]:

@@ -14,15 +14,17 @@ from the next larger one.
 
 A variant renders from the smallest level with at least `OVERSAMPLE` (1.5)
 times its pixels in each direction, so that its one resize has room to filter:
-measured on the corpus photos (bench/quality.py), taking a 400 px output from
-the 480 px level (1.2x) gave SSIM 0.989 against a full-decode reference, from
-the 800 px level 0.998, because a resample by a factor near 1 blurs without
-antialiasing; q95 instead of q90 added another 0.001, and q98 keeps
-colours: the largest CIEDE2000 against the reference at 400 px of the Adobe RGB
-photo fell from 14 (q90, resized before the conversion) to 3.9 (a test holds it under 5). A 400 px WebP of a 9 MP
-photo then decodes an 800 px copy (about 3 ms) instead of the whole photo.
-Outputs larger than that, animations, and images already that small use the
-original.
+a resample by a factor near 1 blurs without antialiasing. Measured on the corpus
+photos, a 400 px output from the 480 px level (1.2x) scored SSIM 0.989 against a
+full-decode reference (lossless output), from the 800 px level 0.998; after a q80
+WebP encode the difference is smaller (0.9668 against 0.9683 on the four largest
+photos) and costs 30% more render time, but the colours need it: the Adobe RGB
+photo's largest CIEDE2000 at 400 px is 6.3 from the 480 px level and 3.9 from
+the 800 px one (a test holds it under 5). The copies themselves are q98 with full
+chroma (q95 left 5.5 there; q90 and converting after the resize, 14). A 400 px
+WebP of a 9 MP photo then decodes an 800 px copy (about 3 ms) instead of the
+whole photo. Outputs larger than every level allows, animations, and images
+already that small use the original.
 """
 
 from __future__ import annotations

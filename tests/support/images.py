@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
+import proxy.imaging.decode  # noqa: F401 - registers the HEIF opener, so reference() reads HEIC as the service does
 from support.corpus import CORPUS
 
 # The corpus file whose ICC profile is Adobe RGB (1998): Pillow can build no RGB profile but sRGB.
