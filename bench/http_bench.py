@@ -86,6 +86,7 @@ class Phase:
     ms_503: list[float] = field(default_factory=list)  # 503 answers' latencies: overload must be refused fast
     tiers: Counter[str] = field(default_factory=Counter)  # X-Cache-Tier, httpx generator only
     peak_rss_mb: float = 0.0
+    peak_pss_mb: float = 0.0
     note: str = ""
 
     @property
@@ -102,9 +103,19 @@ class Phase:
 
 
 def rss_kb(pid: int) -> int:
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS:")
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (the interpreter, libvips, forked workers' common memory) counted
+    once across a process tree, where summed RSS counts them in every process."""
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
+
+
+def _proc_kb(path: str, label: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(label):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -112,11 +123,12 @@ def rss_kb(pid: int) -> int:
 
 
 class RssSampler:
-    """Peak of the summed VmRSS of a process tree, sampled every 100 ms in a thread."""
+    """Peaks of the summed VmRSS and of the summed PSS of a process tree, sampled every 100 ms in a thread."""
 
     def __init__(self, root: int) -> None:
         self.root = root
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -130,7 +142,9 @@ class RssSampler:
 
     def _run(self) -> None:
         while True:
-            self.peak_kb = max(self.peak_kb, sum(rss_kb(pid) for pid in descendants(self.root)))
+            tree = descendants(self.root)
+            self.peak_kb = max(self.peak_kb, sum(rss_kb(pid) for pid in tree))
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(pid) for pid in tree))
             if self._stop.wait(RSS_INTERVAL_S):
                 return
 
@@ -340,6 +354,7 @@ def measure(server: HttpProcess, phase_of: Callable[[], Phase], target: str, wor
         phase: Phase = phase_of()
     phase.target, phase.workers, phase.concurrency = target, workers, concurrency
     phase.peak_rss_mb = rss.peak_kb / 1024
+    phase.peak_pss_mb = rss.peak_pss_kb / 1024
     return phase
 
 

@@ -48,6 +48,7 @@ from proxy.formats import FORMATS, OUTPUT_FORMATS
 from proxy.imaging.colour import to_srgb
 from proxy.imaging.decode import guarded, memory_gate
 from proxy.imaging.geometry import Geometry
+from proxy.imaging.jpegtables import ssim_tables
 from proxy.imaging.modes import eight_bit, widened
 from proxy.imaging.quality import luma, ssim
 
@@ -82,7 +83,15 @@ class Encoder:
 
 ENCODERS: dict[str, Encoder] = {
     "jpeg": Encoder(
-        lambda job: {"quality": job.quality, "optimize": True, "progressive": job.encoders.jpeg_progressive},
+        lambda job: {
+            **(
+                {"qtables": ssim_tables(job.quality)}
+                if job.encoders.jpeg_tables == "ssim"
+                else {"quality": job.quality}
+            ),
+            "optimize": True,
+            "progressive": job.encoders.jpeg_progressive,
+        },
         lambda e: e.jpeg_quality,
     ),
     "webp": Encoder(
