@@ -420,6 +420,26 @@ def report_auto(plan: Plan, ours: dict[Cell, Curve], auto: dict[Cell, Any]) -> N
             f"{mean_auto:.4f} (q{FIXED}: {mean_fixed:.4f}), lowest SSIM vs encoded pixels {lowest:.4f}, render ms "
             f"median {statistics.median(a['ms'] for _, a in found):.1f}  [targets: {'met' if ok else 'MISSED'}]"
         )
+        ceiling = equal_ssim_ceiling([ours[c] for c, _ in found], fixed, mean_fixed)
+        if ceiling is not None:
+            print(
+                f"        ceiling: every variant at exactly q{FIXED}'s mean SSIM ({mean_fixed:.4f}), from the sweeps: "
+                f"{ceiling:.3f}x the bytes of q{FIXED} ({1 - ceiling:+.1%}): what any per-image target matching "
+                f"q{FIXED}'s mean can save on these photos"
+            )
+
+
+def equal_ssim_ceiling(curves: list[Curve], fixed: list[Point], ssim: float) -> float | None:
+    """Bytes of all cells at exactly `ssim` (interpolated on each sweep in dB / log bytes) over their q80 bytes:
+    a target-based q=auto with a continuous q and a target of `ssim` needs this much, so no target that keeps
+    q80's mean SSIM saves more than this on the photos measured."""
+    total = 0.0
+    for curve in curves:
+        xs, ys = curve.sorted_db()
+        if len(xs) < 2 or not xs[0] <= to_db(ssim) <= xs[-1]:
+            return None
+        total += math.exp(float(np.interp(to_db(ssim), xs, ys)))
+    return total / sum(p.bytes for p in fixed)
 
 
 def main(argv: list[str] | None = None) -> int:
