@@ -122,16 +122,15 @@ def start_nginx(folder: Path, origin_port: int, forward_client: bool = True) -> 
     config = folder / "nginx.conf"
     assert NGINX is not None
     nginx = NGINX
-    process = HttpProcess(
-        "nginx",
-        lambda _port: [nginx, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")],
-        folder / "error.log",
-        ready_path=None,
-        stop_grace_s=10,
-    )
     user = "user root root;" if os.geteuid() == 0 else ""  # workers must reach the temp folder
     location = LOCATION.format(origin=origin_port)
     if not forward_client:
         location = "\n".join(line for line in location.split("\n") if FORWARD_CLIENT not in line)
-    config.write_text(CONFIG.format(folder=folder, user=user, port=process.port, location=location), encoding="utf-8")
+
+    def command(port: int) -> list[str]:
+        """The config is written for the port nginx is started on (a first start may pick another)."""
+        config.write_text(CONFIG.format(folder=folder, user=user, port=port, location=location), encoding="utf-8")
+        return [nginx, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")]
+
+    process = HttpProcess("nginx", command, folder / "error.log", ready_path=None, stop_grace_s=10)
     return Nginx(folder, process.start(timeout=10))

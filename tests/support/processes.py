@@ -59,6 +59,42 @@ def _tree(root: int) -> dict[int, str]:
     return tree
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on 127.0.0.1:`port` (or on every address), from /proc/net/tcp{,6}."""
+    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}", f"{'0' * 32}:{port:04X}"}
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(PROC, "net", table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1] in wanted and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def listens_on(root: int, port: int) -> bool:
+    """Whether `root` or a process below it holds the socket listening on `port`.
+
+    A port picked free can be taken by another process before the server binds it (pytest-xdist
+    runs several suites' servers at once); that server would then answer our readiness poll."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    for pid in _tree(root):
+        try:
+            fds = list(os.scandir(PROC / str(pid) / "fd"))
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd.path) in inodes:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def descendants(root: int) -> list[int]:
     """`root` and every process below it (for summing a server's memory over its workers)."""
     return list(_tree(root)) or [root]
@@ -89,15 +125,21 @@ def stop_process(proc: subprocess.Popen[Any] | None, grace_s: float = 10) -> Non
                 pass
 
 
+class PortTaken(RuntimeError):
+    """Another process listens on the port a server was about to bind."""
+
+
 @dataclass
 class HttpProcess:
     """A command serving HTTP on 127.0.0.1:`port`: started, polled until ready, stopped with its children.
 
     The port is picked once, so stop() then start() comes back on the same address (a client
-    configured with it sees an outage and a recovery). Ready means a 200 on `ready_path`, or,
-    with `ready_path=None`, an accepted connection (for a cache whose every request would be
-    a cache entry). Output goes to `log`, appended across restarts. Use it as a context manager
-    to have it stopped whatever happens, also when it fails to start.
+    configured with it sees an outage and a recovery); only a first start that finds its port
+    taken by another process picks a new one. Ready means a 200 on `ready_path`, or, with
+    `ready_path=None`, an accepted connection (for a cache whose every request would be a cache
+    entry), from a socket this process (or a child) holds. Output goes to `log`, appended across
+    restarts. Use it as a context manager to have it stopped whatever happens, also when it
+    fails to start.
     """
 
     name: str
@@ -109,6 +151,7 @@ class HttpProcess:
     stop_grace_s: float = 15.0
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    started_once: bool = False
 
     @property
     def url(self) -> str:
@@ -119,6 +162,19 @@ class HttpProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> HttpProcess:
+        for _ in range(3 if not self.started_once else 1):
+            try:
+                self._start(timeout)
+                self.started_once = True
+                return self
+            except PortTaken:
+                self.stop()
+                if self.started_once:
+                    raise
+                self.port = free_port()
+        raise RuntimeError(f"{self.name}: three free ports in a row were taken by other processes")
+
+    def _start(self, timeout: float) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.command(self.port),
@@ -127,12 +183,15 @@ class HttpProcess:
                 stderr=subprocess.STDOUT,
                 env=os.environ | dict(self.env),
             )
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
+                if _listening_inodes(self.port):
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            if self._ready():
-                return self
+            if self._ready() and (not PROC.is_dir() or listens_on(self.proc.pid, self.port)):
+                return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} did not answer on {self.url} within {timeout:g} s:\n{self.log_tail()}")

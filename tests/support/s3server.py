@@ -24,7 +24,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from support.processes import free_port, stop_process
+from support.processes import free_port, listens_on, stop_process
 
 # The store reads credentials from the standard chain; these make it find dummy ones in the
 # environment and keep a developer's own ~/.aws files (profiles, endpoints) out of the tests.
@@ -99,9 +99,12 @@ class S3Process:
                 raise RuntimeError(f"{type(self).__name__} exited early:\n{log()}")
             try:
                 httpx.get(self.endpoint, timeout=1)
-                return
+                assert self.proc is not None
+                if listens_on(self.proc.pid, self.port):  # not another process that took the port first
+                    return
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{type(self).__name__} did not answer within {timeout}s:\n{log()}")
 
