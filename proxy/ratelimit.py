@@ -12,6 +12,7 @@ instances); their number is bounded by an LRU, so a flood of addresses cannot gr
 
 from __future__ import annotations
 
+import math
 import time
 
 from cachetools import LRUCache
@@ -19,8 +20,13 @@ from cachetools import LRUCache
 
 class RateLimited(Exception):
     def __init__(self, what: str, retry_after: float) -> None:
-        super().__init__(f"too many {what}; retry in {retry_after:.0f} s")
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds until a token is due
+        super().__init__(f"too many {what}; retry in {self.retry_after_s} s")
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds to wait, as Retry-After says it (at least 1: "0" would invite an instant retry)."""
+        return max(1, math.ceil(self.retry_after))
 
 
 class TokenBuckets:

@@ -12,7 +12,6 @@ never the year-long `immutable` of images.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -93,7 +92,7 @@ def _storage_down(exc: Exception) -> None:
 
 
 def _retry_after(exc: RateLimited) -> dict[str, str]:
-    return {"retry-after": str(max(1, math.ceil(exc.retry_after)))}
+    return {"retry-after": str(exc.retry_after_s)}
 
 
 def _unexpected(exc: Exception) -> None:

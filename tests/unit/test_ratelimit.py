@@ -53,6 +53,8 @@ def test_tokens_come_back_at_the_configured_rate(clock: FakeClock) -> None:
     with pytest.raises(RateLimited) as refused:  # three quarters of a token so far
         buckets.take("a")
     assert refused.value.retry_after == pytest.approx(0.5)
+    # Half a second away is said as the whole second Retry-After sends, never "retry in 0 s".
+    assert refused.value.retry_after_s == 1 and "retry in 1 s" in str(refused.value)
     clock.advance(0.5)
     buckets.take("a")  # a whole token now
     with pytest.raises(RateLimited):
