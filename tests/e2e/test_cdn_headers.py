@@ -235,12 +235,11 @@ def test_meta_picture_snippet(photo: dict[str, Any], server: Server) -> None:
 
 
 def test_placeholder_is_a_tiny_faithful_preview_made_once(photo: dict[str, Any], server: Server) -> None:
-    """Made with the upload, then served from memory: no variant render, nothing stored, fast."""
+    """Made with the upload, then served from memory: no variant render, nothing stored (speed is bench/'s to
+    measure; the render counter says no work was done)."""
     renders, stored = server.health()["renders"], server.stored_files()
     with server.client(anonymous=True) as c:  # the public document: a token adds the caller's references
-        started = time.perf_counter()
         docs = [c.get(f"/img/{photo['id']}/meta").json() for _ in range(5)]
-        elapsed = time.perf_counter() - started
         assert server.health()["renders"] == renders and server.stored_files() == stored
         full = Image.open(io.BytesIO(c.get(f"/img/{photo['id']}?w=400&fmt=png").content)).convert("RGB")
     uri = docs[0]["placeholder"]
@@ -253,7 +252,6 @@ def test_placeholder_is_a_tiny_faithful_preview_made_once(photo: dict[str, Any],
     assert all(abs(a - b) < 12 for a, b in zip(mean_preview, mean_full)), (mean_preview, mean_full)
     # as the upload answered, but for the upload's own reference
     assert docs[0] == {k: v for k, v in photo.items() if k not in ("uploaded_between", "ref")}
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize(
