@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +13,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.corpus import REPO
 from support.servers import Server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -111,52 +108,35 @@ def test_access_log_can_be_turned_off(make_server: Any) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def cli(srv: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", *args, "--config", str(srv.config)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=srv_env(srv),
-    )
-
-
-def srv_env(srv: Server) -> dict[str, str]:
-    import os
-
-    return os.environ | srv.env
-
-
 def test_cli_upload_warm_purge_against_a_running_server(make_server: Any, corpus: Path) -> None:
     srv = make_server()
     files = [str(corpus / "photos/orientation_3.jpg"), str(corpus / "formats/png_rgba.png")]
-    uploaded = cli(srv, "upload", "--url", srv.url, *files)
+    uploaded = srv.cli("upload", "--url", srv.url, *files)
     assert uploaded.returncode == 0, uploaded.stderr
     rows = [line.split() for line in uploaded.stdout.splitlines()]
     assert len(rows) == 2 and all(row[1] == f"{srv.url}/img/{row[0]}" for row in rows)
     ids = [row[0] for row in rows]
-    again = cli(srv, "upload", "--url", srv.url, files[0])
+    again = srv.cli("upload", "--url", srv.url, files[0])
     assert again.returncode == 0 and "already stored" in again.stdout
 
-    warmed = cli(srv, "warm", "--url", srv.url, *ids, "--formats", "webp,jpeg")
+    warmed = srv.cli("warm", "--url", srv.url, *ids, "--formats", "webp,jpeg")
     assert warmed.returncode == 0, warmed.stderr
     assert "warmed 16 of 16 variants" in warmed.stdout  # 2 images x 4 presets x 2 formats
     assert "16/16" in warmed.stderr and "#" in warmed.stderr  # the progress bar
     with srv.client() as c:
         assert c.get(f"/img/{ids[0]}?p=small&fmt=webp").headers["x-cache-tier"] == "memory"
 
-    purged = cli(srv, "purge", "--url", srv.url, ids[0])
+    purged = srv.cli("purge", "--url", srv.url, ids[0])
     assert purged.returncode == 0 and f"purged {ids[0]}" in purged.stdout
     with srv.client() as c:
         assert c.get(f"/img/{ids[0]}?p=small&fmt=webp").status_code == 404
-    missing = cli(srv, "purge", "--url", srv.url, ids[0])
+    missing = srv.cli("purge", "--url", srv.url, ids[0])
     assert missing.returncode == 1 and "not_found" in missing.stderr
 
 
 def test_cli_upload_reports_refused_files(make_server: Any, corpus: Path) -> None:
     srv = make_server()
-    result = cli(srv, "upload", "--url", srv.url, str(corpus / "hostile/svg_onload_xss.svg"))
+    result = srv.cli("upload", "--url", srv.url, str(corpus / "hostile/svg_onload_xss.svg"))
     assert result.returncode == 1 and "415 unsupported_format" in result.stderr
 
 
@@ -173,10 +153,10 @@ def test_gc_drops_variants_the_config_no_longer_allows(make_server: Any, corpus:
         srv.config.read_text() + "[variants]\nwidths = [160, 320, 480]\nheights = [160, 320]\n"
         'dprs = [1]\nformats = ["webp", "jpeg", "png"]\n'
     )  # 640 wide (even as 320 at dpr 2) and avif go
-    dry = cli(srv, "gc", "--dry-run")
+    dry = srv.cli("gc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would drop 2" in dry.stdout and set(srv.variant_files(image)) == before
-    done = cli(srv, "gc")
+    done = srv.cli("gc")
     assert done.returncode == 0 and "kept 2 variant(s), dropped 2" in done.stdout
     assert set(srv.variant_files(image)) == {"320x213-q80.webp", "160x160-cover-q80.jpg"}
 
