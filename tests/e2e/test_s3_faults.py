@@ -41,7 +41,7 @@ from proxy.storage.s3 import S3Store
 from support.checks import assert_error
 from support.faultproxy import Fault, FaultProxy, random_cuts
 from support.s3server import AWS_ENV, S3Server
-from support.servers import S3_BACKENDS, Server, new_server
+from support.servers import S3_BACKENDS, Server, new_server, s3_storage
 from support.uploads import upload
 
 FAST_FAIL = {"connect_timeout_s": 0.5, "read_timeout_s": 0.5, "max_attempts": 2}
@@ -109,14 +109,7 @@ class Rig:
 def faulty_rig(s3: S3Server, folder: Path, request: pytest.FixtureRequest, prefix: str) -> Rig:
     """`prefix` is fixed, not random: the random cuts are drawn per request line, which holds it."""
     proxy = FaultProxy(s3.endpoint)
-    bucket = {
-        "bucket": s3.bucket,
-        "endpoint_url": proxy.endpoint,
-        "addressing_style": "path",
-        "prefix": prefix,
-        **FAST_FAIL,
-    }
-    storage = {"backend": "s3", "s3": bucket}
+    storage = s3_storage(s3, prefix, endpoint=proxy.endpoint, **FAST_FAIL)
     settings = parse_settings({"storage": storage}, folder).storage.s3
     server = new_server(folder, "local", request, env=AWS_ENV, storage=storage, cache={"meta_ttl_s": META_TTL_S})
     try:

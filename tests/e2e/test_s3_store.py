@@ -26,7 +26,7 @@ from proxy.config import ConfigError, S3Settings, parse_settings
 from proxy.storage import IMMUTABLE, NO_STORE, StorageError, create_store
 from proxy.storage.s3 import S3Store, pool_size
 from support.s3server import AWS_ENV, BlackHole, FullBacklog, StoppableS3
-from support.servers import new_server
+from support.servers import new_server, s3_storage
 from support.uploads import upload
 
 T = TypeVar("T")
@@ -107,13 +107,7 @@ def test_prefixes_isolate_stores_sharing_a_bucket(s3: StoppableS3) -> None:
     run = uuid.uuid4().hex[:8]
 
     def configured(prefix: str) -> S3Settings:
-        raw = {
-            "storage": {
-                "backend": "s3",
-                "s3": {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix},
-            }
-        }
-        return parse_settings(raw, Path(".")).storage.s3
+        return parse_settings({"storage": s3_storage(s3, prefix)}, Path(".")).storage.s3
 
     first, second = configured(f"{run}-tenant"), configured(f"/{run}-tenant2/")
     assert (first.prefix, second.prefix) == (f"{run}-tenant/", f"{run}-tenant2/")
@@ -286,8 +280,7 @@ def test_objects_carry_content_type_and_cache_control(
     """What the service writes: blobs (the original, its working copies, variants) are immutable
     for a CDN reading the bucket; the metadata and the upload's reference, which deletes remove, are no-store."""
     prefix = f"t-{uuid.uuid4().hex[:8]}"
-    bucket = {"bucket": s3.bucket, "endpoint_url": s3.endpoint, "addressing_style": "path", "prefix": prefix}
-    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage=s3_storage(s3, prefix)).start()
     try:
         with server.client() as http:
             image_id = upload(http, small_jpeg((90, 140, 60), (1000, 700)))["id"]  # large enough for working copies
@@ -317,16 +310,8 @@ def test_service_on_s3_answers_503_during_an_outage_and_recovers(
     """`python -m proxy serve` with backend = "s3": upload and render through the bucket; with S3
     down a new variant is a prompt 503 + Retry-After in the JSON error shape; with S3 back it serves."""
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    bucket = {
-        "bucket": s3.bucket,
-        "endpoint_url": s3.endpoint,
-        "addressing_style": "path",
-        "prefix": prefix,
-        "connect_timeout_s": 0.5,
-        "read_timeout_s": 2.0,
-        "max_attempts": 2,
-    }
-    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": bucket}).start()
+    storage = s3_storage(s3, prefix, connect_timeout_s=0.5, read_timeout_s=2.0, max_attempts=2)
+    server = new_server(tmp_path, "local", request, env=AWS_ENV, storage=storage).start()
     try:
         with server.client() as http:
             image_id = upload(http, small_jpeg((200, 40, 40)), expect=201)["id"]

@@ -30,7 +30,7 @@ from proxy.storage.s3 import S3Store
 from proxy.variants import VariantRequest
 from proxy.workpool import WorkPool
 from support.s3server import AWS_ENV, S3Server, StoppableS3
-from support.servers import S3_BACKENDS, Server, new_server
+from support.servers import S3_BACKENDS, Server, new_server, s3_storage
 
 
 def two_instances(
@@ -150,17 +150,8 @@ def test_upload_during_an_outage_is_503_and_stores_nothing(
     own_s3: StoppableS3, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, corpus: Path
 ) -> None:
     prefix = f"outage-{uuid.uuid4().hex[:8]}"
-    s3 = {
-        "bucket": own_s3.bucket,
-        "endpoint_url": own_s3.endpoint,
-        "addressing_style": "path",
-        "prefix": prefix,
-        "connect_timeout_s": 0.5,
-        "read_timeout_s": 2.0,
-    }
-    srv = new_server(
-        tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV, storage={"backend": "s3", "s3": s3}
-    ).start()
+    storage = s3_storage(own_s3, prefix, connect_timeout_s=0.5, read_timeout_s=2.0)
+    srv = new_server(tmp_path_factory.mktemp("outage"), "local", request, env=AWS_ENV, storage=storage).start()
     try:
         own_s3.stop()
         started = time.monotonic()

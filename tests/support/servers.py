@@ -213,6 +213,18 @@ def local_server(
     return Server(folder, write_config(folder, sections), workers=workers, env=env or {}, token=token)
 
 
+def s3_storage(s3server: Any, prefix: str, endpoint: str | None = None, **options: Any) -> dict[str, Any]:
+    """A `[storage]` section on `s3server`'s bucket under `prefix`, path-style; `endpoint` replaces the
+    server's own (a fault proxy in front of it), `options` add [storage.s3] keys (timeouts, attempts)."""
+    s3 = {
+        "bucket": s3server.bucket,
+        "prefix": prefix,
+        "endpoint_url": endpoint or s3server.endpoint,
+        "addressing_style": "path",
+    }
+    return {"backend": "s3", "s3": s3 | options}
+
+
 def new_server(
     folder: Path,
     backend: str,
@@ -230,15 +242,8 @@ def new_server(
     if backend in S3_BACKENDS and "storage" not in sections:
         s3server = request.getfixturevalue(S3_BACKENDS[backend])
         prefix = prefix or f"e2e-{uuid.uuid4().hex[:12]}"
-        s3 = {
-            "bucket": s3server.bucket,
-            "prefix": prefix,
-            "endpoint_url": s3server.endpoint,
-            "addressing_style": "path",
-            "connect_timeout_s": 1.0,
-            "read_timeout_s": 5.0,
-        }
-        sections, token = _defaults({"storage": {"backend": "s3", "s3": s3}} | sections)
+        storage = s3_storage(s3server, prefix, connect_timeout_s=1.0, read_timeout_s=5.0)
+        sections, token = _defaults({"storage": storage} | sections)
         return Server(
             folder,
             write_config(folder, sections),
