@@ -11,10 +11,10 @@ forgive error, and more on edges and texture, where both do not. mozjpeg's defau
 The table used (`ssim`) is Annex K's luma table moved toward its own geometric mean in log space
 (`_FLATNESS`) and tilted so the highest frequencies are quantised a little more coarsely
 (`_TILT`), rescaled to Annex K's mean so `q` keeps its usual size scale. The two numbers were
-picked by a grid search (flatness 0.4-1.0, tilt 0-0.4) on the corpus photos at 400 and 1080 px
+picked by a grid search (flatness -0.2 to 1.0, tilt -0.4 to 0.4) on the corpus photos at 400 and 1080 px
 and checked on scikit-image's sample photos (astronaut, coffee, chelsea, rocket, ...) at 300 and
 400 px, which took no part in the search: at equal SSIM the corpus needs 0.950x the bytes of
-Annex K (every photo within 0.92-1.03x), the held-out photos 0.954x. Chroma keeps Annex K's table:
+Annex K (each photo and size 0.88-1.03x), the held-out photos 0.954x (0.92-1.00x). Chroma keeps Annex K's table:
 SSIM on luma cannot see chroma, and the colour tests (CIEDE2000) hold it where it is.
 """
 

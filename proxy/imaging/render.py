@@ -81,19 +81,16 @@ class Encoder:
     colour_only: bool = False  # the encoder takes RGB(A) only: gray widens to it
 
 
+def _jpeg_options(job: RenderJob) -> dict[str, object]:
+    """`quality` becomes tables: ours (proxy.imaging.jpegtables) for "ssim", libjpeg's own for "annex-k"."""
+    quality: dict[str, object] = (
+        {"qtables": ssim_tables(job.quality)} if job.encoders.jpeg_tables == "ssim" else {"quality": job.quality}
+    )
+    return quality | {"optimize": True, "progressive": job.encoders.jpeg_progressive}
+
+
 ENCODERS: dict[str, Encoder] = {
-    "jpeg": Encoder(
-        lambda job: {
-            **(
-                {"qtables": ssim_tables(job.quality)}
-                if job.encoders.jpeg_tables == "ssim"
-                else {"quality": job.quality}
-            ),
-            "optimize": True,
-            "progressive": job.encoders.jpeg_progressive,
-        },
-        lambda e: e.jpeg_quality,
-    ),
+    "jpeg": Encoder(_jpeg_options, lambda e: e.jpeg_quality),
     "webp": Encoder(
         lambda job: {"quality": job.quality, "method": job.encoders.webp_method},
         lambda e: e.webp_quality,
