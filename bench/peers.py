@@ -412,19 +412,23 @@ def make_bench_photos(scratch: Path) -> Path:
         link = folder / source.name
         if not link.exists():
             link.symlink_to(source)
+        missing = [k for k in range(1, COPIES + 1) if not (folder / f"{source.stem}-copy{k}.jpg").exists()]
+        if not (missing and is_large(source)):
+            continue
         with Image.open(source) as im:
-            if im.width * im.height < LARGE_MP * 1e6:
-                continue
-            for k in range(1, COPIES + 1):
-                copy = folder / f"{source.stem}-copy{k}.jpg"
-                if copy.exists():
-                    continue
-                pixels = im.convert("RGB")
-                if k % 2:
-                    pixels = pixels.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-                pixels.save(copy.with_suffix(".tmp"), "JPEG", quality=90 + k, subsampling=2)
-                copy.with_suffix(".tmp").rename(copy)
+            pixels_once = im.convert("RGB")  # decoded once for all its copies
+        for k in missing:
+            copy = folder / f"{source.stem}-copy{k}.jpg"
+            pixels = pixels_once.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k % 2 else pixels_once
+            pixels.save(copy.with_suffix(".tmp"), "JPEG", quality=90 + k, subsampling=2)
+            copy.with_suffix(".tmp").rename(copy)
     return folder
+
+
+def is_large(path: Path) -> bool:
+    """At least LARGE_MP megapixels (read from the header: nothing is decoded)."""
+    with Image.open(path) as im:
+        return im.width * im.height >= LARGE_MP * 1e6
 
 
 def corpus_names() -> list[str]:
@@ -433,12 +437,7 @@ def corpus_names() -> list[str]:
 
 def large_names(photos: Path) -> list[str]:
     """The bench folder's 8-12 MP photos (the corpus's and their copies)."""
-    names = []
-    for path in sorted(photos.glob("*.jpg")):
-        with Image.open(path) as im:
-            if im.width * im.height >= LARGE_MP * 1e6:
-                names.append(path.name)
-    return names
+    return [path.name for path in sorted(photos.glob("*.jpg")) if is_large(path)]
 
 
 def workload(name: str, photos: Path) -> Workload:
