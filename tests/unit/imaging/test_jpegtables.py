@@ -3,26 +3,24 @@ bytes than Annex K's for the same SSIM on photos that took no part in choosing i
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from proxy.imaging.jpegtables import ANNEX_K_CHROMA, ANNEX_K_LUMA, _scaled, ssim_tables
 from proxy.imaging.quality import luma, ssim
+from support.images import encoded, opened
 from support.photos import photo
 
 
 def _encode(im: Image.Image, **options: object) -> bytes:
-    out = io.BytesIO()
-    im.save(out, "JPEG", optimize=True, progressive=True, **options)
-    return out.getvalue()
+    """As the service writes JPEG (optimized, progressive), with the tables or quality under test."""
+    return encoded(im, "JPEG", optimize=True, progressive=True, **options)
 
 
 @pytest.mark.parametrize("quality", [1, 10, 25, 49, 50, 51, 80, 95, 100])
 def test_scaling_is_what_libjpeg_does_with_quality(quality: int) -> None:
-    made = Image.open(io.BytesIO(_encode(Image.new("RGB", (16, 16)), quality=quality))).quantization
+    made = opened(_encode(Image.new("RGB", (16, 16)), quality=quality)).quantization
     assert _scaled(np.array(ANNEX_K_LUMA, dtype=float), quality) == tuple(made[0])
     assert _scaled(np.array(ANNEX_K_CHROMA, dtype=float), quality) == tuple(made[1])
 
@@ -40,7 +38,7 @@ def test_flatter_table_needs_fewer_bytes_for_the_same_ssim(name: str) -> None:
     reference = luma(im)
 
     def scored(body: bytes) -> tuple[int, float]:
-        return len(body), ssim(reference, luma(Image.open(io.BytesIO(body))))
+        return len(body), ssim(reference, luma(opened(body)))
 
     standard_bytes, standard_ssim = scored(_encode(im, quality=80))
     # The smallest ssim-table encode that looks at least as good: fewer bytes than Annex K's q80.
